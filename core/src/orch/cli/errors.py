@@ -1,0 +1,46 @@
+"""Turning exceptions into one line and an exit code."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from orch.errors import OrchError
+from orch.secret import mask
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    return "--debug" in argv
+
+
+def run_cli(command: click.Command, argv: list[str] | None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_requested(args)
+    try:
+        command.main(args=args, prog_name="orch", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except OrchError as exc:
+        if debug:
+            click.echo(mask("".join(traceback.format_exc())), err=True)
+        click.echo(f"error: {mask(str(exc))}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        if debug:
+            click.echo(mask("".join(traceback.format_exc())), err=True)
+            return 1
+        click.echo(f"error: unexpected {type(exc).__name__}: {mask(str(exc))} (run with --debug for details)",
+                   err=True)
+        return 1
+    return 0
