@@ -17,6 +17,7 @@ from orch.cli.app import AppContext
 
 COMMANDS: dict[str, tuple[str, str, str]] = {
     # name: (module, attribute, short help shown by `orch --help` without importing the module)
+    "plugins": ("orch.cli.plugins_cmd", "plugins_command", "List broker plugins; --check validates them"),
 }
 
 
