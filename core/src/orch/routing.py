@@ -110,7 +110,7 @@ _MARKET_NAMES = ", ".join(m.value for m in Market)
 
 
 def normalize_symbol(symbol: str) -> str:
-    """How orch writes a symbol: outer whitespace stripped, upper case (inner spaces of an OCC symbol kept)."""
+    """How orch writes a symbol: outer whitespace stripped, upper case (an OCC symbol's inner spaces kept)."""
     if not isinstance(symbol, str):
         raise UsageError(f"a symbol must be text, got {type(symbol).__name__}")
     return symbol.strip().upper()
