@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from orch.cli.app import app
-from orch.errors import OrchError
+from orch.errors import OrchError, PluginError
 
 _STATE_WORDS = {"unchecked": "not checked", "ok": "ok", "refused": "REFUSED", "gated": "gated (opt-in needed)",
                 "not_installed": "not installed"}
@@ -83,5 +83,6 @@ def plugins_command(ctx: click.Context, as_json: bool, check: bool) -> None:
     if as_json:
         state.as_json = True
     state.emit(rows, human=_render(rows, check))
-    if check and any(row.state == "refused" for row in rows):
-        ctx.exit(1)
+    refused = [row.name for row in rows if row.state == "refused"]
+    if check and refused:
+        raise PluginError(f"{len(refused)} plugin{'s' if len(refused) > 1 else ''} refused: {', '.join(refused)}")
