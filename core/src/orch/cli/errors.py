@@ -31,7 +31,9 @@ def run_cli(command: click.Command, argv: list[str] | None) -> int:
     except OrchError as exc:
         if debug:
             click.echo(mask("".join(traceback.format_exc())), err=True)
-        click.echo(f"error: {mask(str(exc))}", err=True)
+        # A config error lists every problem, one line each; anything else is one line.
+        for line in getattr(exc, "problems", None) or [str(exc)]:
+            click.echo(f"error: {mask(line)}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
