@@ -120,7 +120,7 @@ class JournalEvent:
     """One line of an order's audit trail. ``state`` is the journal state *after* the event;
     ``broker_status`` the broker's raw word if the news came from the broker; ``applied`` is False for
     news that changed nothing because it was stale (a late ``new`` after ``filled``) or contradicted a
-    settled state."""
+    settled state. ``filled_qty`` is the quantity the broker reported, or for a fill the order's total."""
 
     seq: int
     client_order_id: str

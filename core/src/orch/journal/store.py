@@ -8,7 +8,9 @@ fsync per transaction, a few per order: negligible next to a broker round trip.
 Sharing. Each write is one ``BEGIN IMMEDIATE`` transaction, taking SQLite's write lock up front so a
 read-modify-write (look at the state, decide, update) cannot interleave with another process's; a busy
 lock is waited for up to ``busy_timeout``. Readers never block writers in WAL mode. Within a process one
-connection is guarded by a lock, so threads may share a Journal.
+connection is guarded by a lock, so threads may share a Journal. SQLite's busy wait polls, so a process
+writing in a tight loop can hold off another for as long as its loop runs; orch writes a few rows per
+order between network waits, far from that.
 
 Trio. Methods are synchronous on purpose: each is a small local write (an fsync, typically well under a
 few milliseconds), and calling it inline keeps the order of events obvious: the intent is durable before
@@ -317,6 +319,10 @@ class Journal:
                 raise JournalError(f"refusing to record a broker order for {coid}: {problem}")
             outcome = transitions.apply_order(_snapshot(row), order)
             view = outcome.view
+            note = outcome.note
+            found_after_resend = row["state"] == JournalState.NOT_FOUND_AT_BROKER.value and row["replaced_by"]
+            if outcome.adopted and found_after_resend:
+                note = f"{note}; it was resent as {row['replaced_by']}: both may be live"
             columns: dict[str, Any] = dict(
                 filled_qty=str(view.filled_qty),
                 avg_fill_price=None if view.avg_fill_price is None else str(view.avg_fill_price),
@@ -329,7 +335,7 @@ class Journal:
             if outcome.adopted or outcome.changed:
                 self._update(conn, row["id"], **columns)
             self._event(conn, row["id"], view.state, source, applied=outcome.adopted or outcome.changed,
-                        broker_status=order.raw_status, message=outcome.note, filled_qty=order.filled_qty)
+                        broker_status=order.raw_status, message=note, filled_qty=order.filled_qty)
             return self._reload(conn, row["id"])
 
     def record_rejection(self, coid: str, reason: str, broker_code: str | int | None = None, *,
@@ -391,7 +397,8 @@ class Journal:
         filled_qty, avg_price = transitions.merge_fills(current, total, average)
         columns: dict[str, Any] = {}
         if (filled_qty, avg_price) != (current.filled_qty, current.avg_fill_price):
-            columns.update(filled_qty=str(filled_qty), avg_fill_price=None if avg_price is None else str(avg_price))
+            columns.update(filled_qty=str(filled_qty),
+                           avg_fill_price=None if avg_price is None else str(avg_price))
         if row["broker_order_id"] is None:
             columns["broker_order_id"] = fill.broker_order_id
         if columns:
