@@ -145,7 +145,8 @@ def _run_processes(tmp_path, keys: list[str], count: int, period: float) -> list
     script.write_text(_WORKER)
     path = tmp_path / "shared.sqlite3"
     start = time.time() + 1.5
-    procs = [subprocess.Popen([sys.executable, str(script), str(path), key, str(count), str(start), str(period)],
+    argv = [str(count), str(start), str(period)]
+    procs = [subprocess.Popen([sys.executable, str(script), str(path), key, *argv],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for key in keys]
     grants = []
     for proc in procs:

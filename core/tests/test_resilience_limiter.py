@@ -226,7 +226,8 @@ async def test_usage_reports_fraction(clock):
 async def test_a_cost_that_can_never_fit_is_a_config_error(clock):
     limiter = RateLimiter.from_settings(RateLimitSettings(weight_per_minute=10),
                                         RateLimitDefaults(requests_per_minute=100), name="binance")
-    with pytest.raises(ConfigError, match=r"brokers\.binance\.rate_limits: a request of weight 20 can never fit"):
+    with pytest.raises(ConfigError, match=r"brokers\.binance\.rate_limits: a request of weight 20 can "
+                                          r"never fit"):
         await limiter.acquire(20)
 
 

@@ -27,8 +27,8 @@ import trio
 
 from orch.context import ConnectContext
 from orch.errors import BrokerUnavailable, InvalidOrder, NotSupported, OrchError, RateLimited
-from orch.models import (Account, BrokerInfo, Capabilities, Fill, Instrument, Order, OrderClass,
-                         OrderFilter, OrderRef, OrderRequest, Position, Quote)
+from orch.models import (Account, BrokerInfo, Capabilities, Fill, Instrument, Order, OrderFilter,
+                         OrderRef, OrderRequest, Position, Quote)
 from orch.resilience.breaker import CircuitBreaker, is_unhealthy
 from orch.resilience.limiter import BudgetHalted, RateLimiter
 from orch.resilience.metrics import BrokerMetrics, LatencyReservoir
@@ -45,7 +45,7 @@ def check_order_capabilities(caps: Capabilities, request: OrderRequest, broker: 
     """Raise NotSupported for the first thing in ``request`` the broker's plugin cannot do."""
 
     def refuse(capability: str, what: str) -> NotSupported:
-        return NotSupported(capability, f"{broker} does not support {what}", broker=broker)
+        return NotSupported(capability, f"not supported: {what}", broker=broker)
 
     if request.type not in caps.order_types:
         raise refuse(f"order_type:{request.type.value}", f"{request.type.value} orders")
@@ -102,11 +102,11 @@ class BrokerClient:
 
     def _hook(self, op: str, capability: str | None = None) -> Callable[..., Any]:
         if capability is not None and not getattr(self.capabilities, capability):
-            raise NotSupported(capability, f"{self.name} does not support {capability.replace('_', ' ')}",
+            raise NotSupported(capability, f"not supported: {capability.replace('_', ' ')}",
                                broker=self.name)
         hook = self._hooks.get(f"orch_{op}")
         if hook is None:
-            raise NotSupported(capability or op, f"the {self.name} plugin does not implement {op}",
+            raise NotSupported(capability or op, f"the plugin does not implement {op}",
                                broker=self.name)
         return hook
 

@@ -1,7 +1,7 @@
 """Circuit breaker: stop calling a broker that keeps failing, then probe it.
 
-closed → (``failure_threshold`` consecutive failures) → open → (``cooldown`` seconds) → half-open, which
-lets exactly one probe through: its success closes the circuit, its failure reopens it for another
+closed → (``failure_threshold`` consecutive failures) → open → (``cooldown`` seconds) → half-open,
+which lets exactly one probe through: its success closes the circuit, its failure reopens it for another
 cooldown. Only failures that say the broker is unwell count (:func:`is_unhealthy`); a rejected order or
 a refused key is the broker answering, which proves it is up. Time is ``trio.current_time()``.
 """

@@ -64,7 +64,8 @@ def rules_from_settings(settings: RateLimitSettings, defaults: RateLimitDefaults
     With ``weight_per_minute`` the weight rule comes first (it is what Binance's headers report) and
     ``requests_per_minute`` counts requests; without it, requests_per_minute is charged the cost.
     """
-    rpm = _positive(settings.requests_per_minute, f"{path}.requests_per_minute") or defaults.requests_per_minute
+    rpm = (_positive(settings.requests_per_minute, f"{path}.requests_per_minute")
+           or defaults.requests_per_minute)
     weight = (_positive(settings.weight_per_minute, f"{path}.weight_per_minute")
               or defaults.weight_per_minute)
     burst = _positive(settings.burst_limit, f"{path}.burst_limit") or defaults.burst
