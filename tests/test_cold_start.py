@@ -5,23 +5,15 @@ leaves a file behind; the runner also reports every module the command imported.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import runpy
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 
-def _load_kit():
-    name = "orch_tests_plugin_kit"  # shared by the plugin test modules (importlib mode: no test package)
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_plugin_kit.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-kit = _load_kit()
+# pytest's importlib mode gives tests no package to import shared helpers from.
+kit = SimpleNamespace(**runpy.run_path(str(Path(__file__).with_name("_plugin_kit.py"))))
 
 
 @pytest.fixture

@@ -6,10 +6,11 @@ test_third_party_plugin.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
+import runpy
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import click
 import pytest
@@ -19,16 +20,8 @@ from orch import hookspecs, plugins
 from orch.errors import PluginError
 
 
-def _load_kit():
-    name = "orch_tests_plugin_kit"  # shared by the plugin test modules (importlib mode: no test package)
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_plugin_kit.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-kit = _load_kit()
+# pytest's importlib mode gives tests no package to import shared helpers from.
+kit = SimpleNamespace(**runpy.run_path(str(Path(__file__).with_name("_plugin_kit.py"))))
 _ids = itertools.count()
 
 GOOD = """

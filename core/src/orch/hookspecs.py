@@ -8,6 +8,9 @@ A broker plugin is a distribution that declares an entry point in the ``orch.bro
 The entry-point *name* is the broker's name in config (``brokers.mybroker``) and on the command line
 (``orch mybroker account``). The module it points at holds hook implementations decorated with
 :data:`hookimpl`. The core imports it only when the broker is used (listing plugins reads metadata only).
+An unofficial plugin (``BrokerInfo.official = False``) also declares ``keywords = ["orch-unofficial"]`` in
+its ``[project]`` table, so the core can keep it unloaded until the user opts in without importing it;
+the core refuses a plugin whose keyword and ``official`` disagree.
 
 Hooks come in two kinds:
 
