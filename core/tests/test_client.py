@@ -187,12 +187,13 @@ async def test_429_penalizes_the_shared_budget_and_retry_honours_it(clock):
 
 async def test_418_halts_and_later_calls_fail_fast_without_sending(clock):
     plugin = FakePlugin()
-    plugin.script["account"] = [RateLimited("IP banned", retry_after=120.0, status=418)]
+    plugin.script["account"] = [RateLimited("IP banned", retry_after=120.0, status=418, broker="fake")]
     async with trio.open_nursery() as nursery:
         client = await connected(nursery, plugin)
         with pytest.raises(RateLimited, match="IP banned"):
             await client.account()
-        with pytest.raises(BudgetHalted, match=r"IP banned.*120s") as caught:
+        with pytest.raises(BudgetHalted, match=r"^fake: requests halted \(IP banned\); nothing is sent for "
+                                               r"another 120s") as caught:
             await client.positions()
         assert caught.value.banned_until == 120.0
     assert plugin.calls["account"] == 1 and "positions" not in plugin.calls

@@ -123,7 +123,8 @@ class BrokerClient:
             return  # the limiter's own refusal
         if exc.banned_until is not None or exc.status == 418:
             seconds = exc.retry_after if exc.retry_after is not None else DEFAULT_BAN_SECONDS
-            self.limiter.halt(trio.current_time() + seconds, mask(exc.message))
+            reason = exc.message.removeprefix(f"{exc.broker}: ") if exc.broker else exc.message
+            self.limiter.halt(trio.current_time() + seconds, mask(reason))
         else:
             self.limiter.penalize(exc.retry_after)
 

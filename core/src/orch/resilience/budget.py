@@ -101,6 +101,32 @@ def budget_key(broker: str, *identity: str | Secret) -> str:
     return digest.hexdigest()[:32]
 
 
+def blocks_at(now: float, penalty: tuple[float, str] | None, halt: tuple[float, str] | None) -> Blocks:
+    """What is left at ``now`` of a penalty and a halt, each stored as (until, reason)."""
+    penalty = penalty if penalty and penalty[0] > now else None
+    halt = halt if halt and halt[0] > now else None
+    return Blocks(penalty_left=penalty[0] - now if penalty else None,
+                  halt_left=halt[0] - now if halt else None, halt_reason=halt[1] if halt else None)
+
+
+def decide(now: float, blocks: Blocks, charges: Sequence[tuple[Rule, int]], total: Callable[[Rule], int],
+           wait: Callable[[Rule, int], float], record: Callable[[list[tuple[Rule, int]]], None]) -> Decision:
+    """The one grant decision both stores make: a halt refuses, a penalty or any full rule defers (for
+    the longest of their waits), otherwise every rule is charged at once through ``record``."""
+    if blocks.halt_left is not None:
+        return Decision(False, halted_for=blocks.halt_left, halt_reason=blocks.halt_reason)
+    longest = blocks.penalty_left or 0.0
+    charged = [(rule, units) for rule, units in charges if units > 0]
+    for rule, units in charged:
+        over = total(rule) + units - rule.limit
+        if over > 0:
+            longest = max(longest, wait(rule, over))
+    if longest > 0:
+        return Decision(False, wait=longest)
+    record(charged)
+    return Decision(True, at=now)
+
+
 def expiry_position(now: float, period: float, expires_in: float | None) -> float | None:
     """Timestamp for a usage correction that must count until ``now + expires_in`` (a whole window when
     the broker gave no reset time); None when the broker's window is already over."""
@@ -164,24 +190,14 @@ class MemoryBudgetStore:
 
     def take(self, key: str, charges: Sequence[tuple[Rule, int]]) -> Decision:
         now = self._clock()
-        blocks = self._blocks_at(key, now)
-        if blocks.halt_left is not None:
-            return Decision(False, halted_for=blocks.halt_left, halt_reason=blocks.halt_reason)
-        wait = blocks.penalty_left or 0.0
-        windows = []
-        for rule, units in charges:
-            if units <= 0:
-                continue
-            window = self._window(key, rule, now)
-            over = window.total + units - rule.limit
-            if over > 0:
-                wait = max(wait, window.wait(now, rule.period, over))
-            windows.append((window, units))
-        if wait > 0:
-            return Decision(False, wait=wait)
-        for window, units in windows:
-            window.add(now, units)
-        return Decision(True, at=now)
+        windows = {rule.ident: self._window(key, rule, now) for rule, units in charges if units > 0}
+
+        def record(charged: list[tuple[Rule, int]]) -> None:
+            for rule, units in charged:
+                windows[rule.ident].add(now, units)
+
+        return decide(now, self._blocks_at(key, now), charges, lambda rule: windows[rule.ident].total,
+                      lambda rule, over: windows[rule.ident].wait(now, rule.period, over), record)
 
     def used(self, key: str, rule: Rule) -> int:
         return self._window(key, rule, self._clock()).total
@@ -203,10 +219,4 @@ class MemoryBudgetStore:
         return self._blocks_at(key, self._clock())
 
     def _blocks_at(self, key: str, now: float) -> Blocks:
-        penalty = self._blocks.get((key, PENALTY))
-        halt = self._blocks.get((key, HALT))
-        return Blocks(
-            penalty_left=penalty[0] - now if penalty and penalty[0] > now else None,
-            halt_left=halt[0] - now if halt and halt[0] > now else None,
-            halt_reason=halt[1] if halt and halt[0] > now else None,
-        )
+        return blocks_at(now, self._blocks.get((key, PENALTY)), self._blocks.get((key, HALT)))

@@ -51,6 +51,10 @@ class LimiterUsage:
     rule: str = ""
 
 
+def _config_path(name: str) -> str:
+    return f"brokers.{name}.rate_limits" if name else "rate_limits"
+
+
 def _positive(value: int | None, path: str) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
         raise ConfigError(f"must be a positive whole number, got {value!r}", path=path)
@@ -103,7 +107,7 @@ class RateLimiter:
     def from_settings(cls, settings: RateLimitSettings, defaults: RateLimitDefaults, *,
                       store: BudgetStore | None = None, key: str | None = None,
                       name: str = "") -> RateLimiter:
-        path = f"brokers.{name}.rate_limits" if name else "rate_limits"
+        path = _config_path(name)
         cool_down = float(settings.cool_down_seconds) if settings.cool_down_seconds is not None else 1.0
         if cool_down < 0:
             raise ConfigError(f"must not be negative, got {settings.cool_down_seconds}",
@@ -160,12 +164,12 @@ class RateLimiter:
         charges = [(rule, rule.charge(cost, order)) for rule in self._rules]
         for rule, units in charges:
             if units > rule.limit:
-                path = f"brokers.{self.name}.rate_limits" if self.name else "rate_limits"
                 raise ConfigError(f"a request of weight {units} can never fit the {rule.name} limit of "
-                                  f"{rule.limit} per {rule.period:g}s", path=path)
+                                  f"{rule.limit} per {rule.period:g}s", path=_config_path(self.name))
         return charges
 
     def _halted(self, seconds_left: float, reason: str) -> BudgetHalted:
+        # The wall-clock time is for the reader only; every figure code uses is on trio's clock.
         shown = (datetime.now(timezone.utc) + timedelta(seconds=seconds_left)).strftime("%H:%M:%S UTC")
         return BudgetHalted(f"requests halted ({reason}); nothing is sent for another {seconds_left:.0f}s "
                             f"(until about {shown})", retry_after=seconds_left,

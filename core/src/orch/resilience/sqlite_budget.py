@@ -23,7 +23,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from orch.resilience.budget import HALT, PENALTY, Blocks, Decision, Rule, expiry_position
+from orch.resilience.budget import (HALT, PENALTY, Blocks, Decision, Rule, blocks_at, decide,
+                                    expiry_position)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS grants (key TEXT NOT NULL, rule TEXT NOT NULL, ts REAL NOT NULL,
@@ -90,29 +91,16 @@ class SqliteBudgetStore:
         rows = self._db.execute("SELECT kind, until, reason FROM blocks WHERE key = ? AND until > ?",
                                 (key, now)).fetchall()
         found = {kind: (until, reason) for kind, until, reason in rows}
-        penalty, halt = found.get(PENALTY), found.get(HALT)
-        return Blocks(penalty_left=penalty[0] - now if penalty else None,
-                      halt_left=halt[0] - now if halt else None,
-                      halt_reason=halt[1] if halt else None)
+        return blocks_at(now, found.get(PENALTY), found.get(HALT))
 
     def take(self, key: str, charges: Sequence[tuple[Rule, int]]) -> Decision:
         def step(now: float) -> Decision:
-            blocks = self._blocks_at(key, now)
-            if blocks.halt_left is not None:
-                return Decision(False, halted_for=blocks.halt_left, halt_reason=blocks.halt_reason)
-            wait = blocks.penalty_left or 0.0
-            charged = []
-            for rule, units in charges:
-                if units <= 0:
-                    continue
-                over = self._prune(key, rule, now) + units - rule.limit
-                if over > 0:
-                    wait = max(wait, self._wait(key, rule, now, over))
-                charged.append((key, rule.ident, now, units))
-            if wait > 0:
-                return Decision(False, wait=wait)
-            self._db.executemany("INSERT INTO grants (key, rule, ts, units) VALUES (?, ?, ?, ?)", charged)
-            return Decision(True, at=now)
+            def record(charged: list[tuple[Rule, int]]) -> None:
+                self._db.executemany("INSERT INTO grants (key, rule, ts, units) VALUES (?, ?, ?, ?)",
+                                     [(key, rule.ident, now, units) for rule, units in charged])
+
+            return decide(now, self._blocks_at(key, now), charges, lambda rule: self._prune(key, rule, now),
+                          lambda rule, over: self._wait(key, rule, now, over), record)
 
         return self._transaction(step)  # type: ignore[return-value]
 
