@@ -19,7 +19,10 @@ def run_cli(command: click.Command, argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
     try:
-        command.main(args=args, prog_name="orch", standalone_mode=False)
+        # Without standalone mode click returns the code of ctx.exit(n) instead of raising it.
+        result = command.main(args=args, prog_name="orch", standalone_mode=False)
+        if isinstance(result, int) and not isinstance(result, bool):
+            return result
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return 130
