@@ -296,6 +296,11 @@ class Orchestrator:
                 self.journal.record_rejection(coid, exc.reason, exc.broker_code, source="submit")
             raise
         except (BrokerUnavailable, RateLimited, ProtocolError, trio.Cancelled) as exc:
+            if getattr(exc, "request_sent", True) is False:
+                # An open circuit or a rate-limit ban refuses before anything is sent: provably not placed.
+                with trio.CancelScope(shield=True):
+                    self.journal.record_rejection(coid, f"not sent: {exc}", source="submit")
+                raise
             with trio.CancelScope(shield=True):
                 self.journal.mark_in_flight(coid, mask(f"{type(exc).__name__}: {exc}"), source="submit")
             if isinstance(exc, trio.Cancelled):
