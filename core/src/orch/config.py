@@ -668,16 +668,21 @@ def starter_toml(brokers: Iterable[str] | None = None, *, registry: PluginRegist
     parts = [_HEADER.format(user_dir=user_config_dir())]
     active = []
     for name in names:
+        known = name in _STARTER
         title, values, secrets = _STARTER.get(
             name, (f"{name} (third-party plugin): see its documentation for the keys it takes.",
-                   {"enabled": False}, ()))
+                   {"enabled": True}, ()))
         block = tomli_w.dumps({"brokers": {name: values}})
         parts.append("\n" + _comment(title))
         if secrets:
             variables = ", ".join(env_var_name(name, s) for s in secrets)
             parts.append(_comment(f"Credentials: set {variables} in the environment."))
         unofficial = values.get("acknowledge_unofficial") is not None
-        if name in installed and not unofficial:
+        if not known:
+            # Its keys are unknown here, and loading it to find out is the user's call: a comment only.
+            parts.append(_comment("Uncomment to configure it (orch plugins --check tells whether it loads)."))
+            parts.append(_commented_out(block))
+        elif name in installed and not unofficial:
             active.append(name)
             parts.append(block)
         elif unofficial:

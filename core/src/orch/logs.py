@@ -158,3 +158,10 @@ def get_logger(name: str) -> logging.Logger:
     """A logger under ``orch`` (``get_logger("alpaca")`` is ``orch.alpaca``)."""
     return logging.getLogger(name if name == ROOT_LOGGER or name.startswith(ROOT_LOGGER + ".")
                              else f"{ROOT_LOGGER}.{name}")
+
+
+def reset_logging() -> None:
+    """Remove the handlers :func:`setup_logging` and :func:`enable_file_log` installed (tests, embedding)."""
+    _remove()
+    _state.update(file=None, debug=False, level=logging.INFO)
+    logging.getLogger(ROOT_LOGGER).setLevel(logging.NOTSET)
