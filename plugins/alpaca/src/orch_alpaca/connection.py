@@ -41,8 +41,10 @@ class AlpacaConnection:
         self.logger = context.logger
         missing = unset_secrets(settings)
         if missing:
+            from orch.config import env_var_name
+
             raise ConfigError("is not set", path=f"brokers.{self.broker}.{missing[0]}",
-                              hint=f"set it in the config or ORCH_{self.broker.upper()}_{missing[0].upper()}")
+                              hint=f"set it in the config or {env_var_name(self.broker, missing[0])}")
         self.endpoints = resolve_endpoints(settings, live=context.live, broker=self.broker)
         self.credentials = Credentials(settings.api_key, settings.secret_key)
         self.http = HttpSession(trading_url=self.endpoints.trading, data_url=self.endpoints.data,

@@ -51,7 +51,8 @@ def orch_broker_info() -> BrokerInfo:
         rate_limits=RateLimitDefaults(requests_per_minute=200),
         endpoints={"paper": PAPER_URL, "live": LIVE_URL},
         paper_flag="paper",
-        secret_env={"api_key": "ORCH_ALPACA_API_KEY", "secret_key": "ORCH_ALPACA_SECRET_KEY"},
+        # Alpaca's own variable names (its SDKs read them), tried after orch's ORCH_ALPACA_API_KEY etc.
+        secret_env={"api_key": "APCA_API_KEY_ID", "secret_key": "APCA_API_SECRET_KEY"},
     )
 
 

@@ -159,9 +159,10 @@ def _check_legs(request: OrderRequest, *, broker: str) -> None:
     tp = request.take_profit.limit_price if request.take_profit else None
     sl = request.stop_loss.stop_price if request.stop_loss else None
     if tp is not None and sl is not None:
-        buy = request.side is Side.BUY
-        if (buy and tp <= sl) or (not buy and tp >= sl):
-            relation = "above" if buy else "below"
+        # The exit legs sell when they close a long: a bracket/oto bought, or an oco (exit-only) that sells.
+        exits_sell = (request.side is Side.SELL) if cls is OrderClass.OCO else (request.side is Side.BUY)
+        if (exits_sell and tp <= sl) or (not exits_sell and tp >= sl):
+            relation = "above" if exits_sell else "below"
             raise _invalid(broker, f"for a {request.side.value} {cls.value} the take-profit ({tp}) must be "
                                    f"{relation} the stop-loss ({sl})")
     entry = request.limit_price if cls is not OrderClass.OCO else None

@@ -30,11 +30,11 @@ _LIVE_HOST = urlsplit(LIVE_URL).hostname
 
 
 def _secret(value: object) -> Secret:
-    # The config loader may hand over a Secret (with its env source) or the raw string from the file.
+    # The config loader hands over a Secret that knows its source; code building settings may pass text.
     if isinstance(value, Secret):
         return value
     if value is None or isinstance(value, str):
-        return Secret(value, source="config")
+        return Secret(value, source="settings")
     raise TypeError(f"expected a string, got {type(value).__name__}")
 
 
