@@ -39,7 +39,8 @@ def test_capabilities_match_the_optional_hooks_exactly():
 def test_registration_record():
     info = plugin.orch_broker_info()
     assert info.official and info.markets == {Market.US_STOCKS, Market.CRYPTO}
-    assert dict(info.endpoints) == {"paper": "https://paper-api.alpaca.markets", "live": "https://api.alpaca.markets"}
+    assert dict(info.endpoints) == {"paper": "https://paper-api.alpaca.markets",
+                                    "live": "https://api.alpaca.markets"}
     assert info.paper_flag == "paper" and info.rate_limits.requests_per_minute == 200
     assert dict(info.secret_env) == {"api_key": "APCA_API_KEY_ID", "secret_key": "APCA_API_SECRET_KEY"}
 

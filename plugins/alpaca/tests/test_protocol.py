@@ -387,10 +387,11 @@ def test_404_depends_on_what_was_asked():
     assert type(failure(protocol.get_order("x"), missing)) is OrderNotFound
     assert type(failure(protocol.get_order_by_client_id("x"), missing)) is OrderNotFound
     assert type(failure(protocol.cancel_order("x"), missing)) is OrderNotFound
-    assert type(failure(protocol.get_asset("NOPE"), answer(404, {"message": "asset not found"}))) is UnknownInstrument
+    unknown = failure(protocol.get_asset("NOPE"), answer(404, {"message": "asset not found"}))
+    assert type(unknown) is UnknownInstrument
     assert type(failure(protocol.get_account(), answer(404, b"404 page not found"))) is ProtocolError
-    assert protocol.handle_response(protocol.get_position("AAPL"), answer(404, {"message": "position does not exist"}),
-                                    now=NOW) is None
+    no_position = answer(404, {"message": "position does not exist"})
+    assert protocol.handle_response(protocol.get_position("AAPL"), no_position, now=NOW) is None
 
 
 def test_422_is_a_rejection_with_alpacas_code_and_message():
@@ -408,12 +409,14 @@ def test_duplicate_client_order_id_is_an_unknown_outcome_not_a_rejection():
 
 
 def test_422_on_cancel_means_not_cancellable():
-    error = failure(protocol.cancel_order("x"), answer(422, {"code": 42210000, "message": "order is not cancelable"}))
+    refusal = answer(422, {"code": 42210000, "message": "order is not cancelable"})
+    error = failure(protocol.cancel_order("x"), refusal)
     assert type(error) is OrderRejected and "not cancelable" in error.reason
 
 
 def test_422_on_market_data_is_an_unknown_symbol():
-    error = failure(protocol.latest_stock_quotes(["??"], feed="iex"), answer(400, {"message": "invalid symbol: ??"}))
+    refusal = answer(400, {"message": "invalid symbol: ??"})
+    error = failure(protocol.latest_stock_quotes(["??"], feed="iex"), refusal)
     assert type(error) is UnknownInstrument
 
 

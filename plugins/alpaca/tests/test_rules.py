@@ -168,7 +168,8 @@ def test_fractional_stock_qty_needs_day_and_a_simple_order():
 
 
 def test_auction_and_trailing_time_in_force():
-    assert "market and limit" in refused(order(type=OrderType.STOP, stop_price="10", time_in_force=TimeInForce.OPG))
+    on_open = order(type=OrderType.STOP, stop_price="10", time_in_force=TimeInForce.OPG)
+    assert "market and limit" in refused(on_open)
     check(order(time_in_force=TimeInForce.CLS))
     assert "day or gtc" in refused(order(side=Side.SELL, type=OrderType.TRAILING_STOP, trail_price="1",
                                          time_in_force=TimeInForce.IOC))

@@ -54,7 +54,8 @@ def test_quotes_and_trades_merge_into_quotes(credentials):
                           '"t":"2026-11-24T15:30:00.123456789Z","c":["R"],"z":"C"},'
                           '{"T":"q","S":"ZZZZ","bp":1,"ap":2,"t":"2026-11-24T15:30:00Z"}]')
     (quote,) = out.items  # a symbol not asked for is ignored
-    assert (quote.instrument, quote.bid, quote.ask, quote.last) == (AAPL, Decimal("189.2"), Decimal("189.25"), None)
+    assert (quote.instrument, quote.bid, quote.ask, quote.last) == (
+        AAPL, Decimal("189.2"), Decimal("189.25"), None)
     # Alpaca's documented trade message: last price joins the latest bid/ask.
     out = session.receive('[{"T":"t","i":96921,"S":"AAPL","x":"D","p":126.55,"s":1,'
                           '"t":"2026-11-24T15:30:01.208Z","c":["@","I"],"z":"C"}]')
@@ -75,7 +76,8 @@ def test_data_before_subscription_is_ignored(credentials):
 
 def test_delayed_feed_marks_quotes(credentials):
     session = streaming_session(credentials, delayed=True)
-    (quote,) = session.receive('[{"T":"q","S":"AAPL","bp":1,"ap":2,"bs":1,"as":1,"t":"2026-11-24T15:30:00Z"}]').items
+    frame = '[{"T":"q","S":"AAPL","bp":1,"ap":2,"bs":1,"as":1,"t":"2026-11-24T15:30:00Z"}]'
+    (quote,) = session.receive(frame).items
     assert quote.delayed
 
 

@@ -164,7 +164,8 @@ async def test_replace_and_list(settings, limiter, load):
     assert [o.broker_order_id for o in listed] == ["a1", "a2"]
     assert limiter.acquired == [(1, True), (1, False)]
     params = fake.requests[1].url.params
-    assert (params["status"], params["symbols"], params["limit"], params["nested"]) == ("all", "AAPL", "10", "true")
+    assert (params["status"], params["symbols"], params["limit"], params["nested"]) == (
+        "all", "AAPL", "10", "true")
 
 
 async def test_positions_and_account(settings, limiter, load):

@@ -5,7 +5,6 @@ call these methods and nothing else.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -15,7 +14,8 @@ import attrs
 import httpx
 
 from orch.context import ConnectContext
-from orch.errors import BrokerUnavailable, ConfigError, NotSupported, OrderNotFound, ProtocolError, UnknownInstrument
+from orch.errors import (BrokerUnavailable, ConfigError, NotSupported, OrderNotFound, ProtocolError,
+                         UnknownInstrument)
 from orch.models import (Account, Fill, Instrument, Market, Order, OrderFilter, OrderRef, OrderRequest, Position,
                          Quote, to_decimal)
 from orch.settings import unset_secrets
@@ -23,7 +23,8 @@ from orch.settings import unset_secrets
 from orch_alpaca import protocol, rules, streams, symbols
 from orch_alpaca.protocol import Credentials
 from orch_alpaca.settings import AlpacaSettings, resolve_endpoints
-from orch_alpaca.transport import BackgroundStream, Connector, HttpSession, StreamPolicy, open_websocket, run_stream
+from orch_alpaca.transport import (BackgroundStream, Connector, HttpSession, StreamPolicy, open_websocket,
+                                   run_stream)
 
 FILL_PAGE = 100
 MAX_FILL_PAGES = 50
@@ -142,11 +143,11 @@ class AlpacaConnection:
             for fill in protocol.parse_fill_activities(page, broker=self.broker):
                 if wanted is None:
                     fills.append(fill)
-                elif symbols.compact(self._symbol(fill.instrument)) == wanted:
+                elif symbols.compact(fill.instrument.symbol) == wanted:
                     fills.append(attrs.evolve(fill, instrument=instrument))
-            if len(page) < FILL_PAGE:
+            token = page[-1].get("id") if page else None
+            if len(page) < FILL_PAGE or not token:
                 break
-            token = str(page[-1].get("id"))
         return fills
 
     # ----------------------------------------------------------------------------- market data
@@ -155,7 +156,8 @@ class AlpacaConnection:
         kind = "crypto" if crypto else "stocks"
         if not getattr(self.settings.market_data.subscription, kind):
             raise NotSupported(f"market_data.{kind}",
-                               f"brokers.{self.broker}.market_data.subscription.{kind} is false", broker=self.broker)
+                               f"brokers.{self.broker}.market_data.subscription.{kind} is false",
+                               broker=self.broker)
 
     async def quote(self, instrument: Instrument) -> Quote:
         symbol = self._symbol(instrument)
@@ -172,7 +174,8 @@ class AlpacaConnection:
         if quote.bid is None or quote.ask is None:
             # An empty book side (market closed) leaves only the last trade to price with.
             try:
-                last, _ = protocol.parse_latest_trade_price(await self.http.call(trades), symbol, broker=self.broker)
+                answer = await self.http.call(trades)
+                last, _ = protocol.parse_latest_trade_price(answer, symbol, broker=self.broker)
             except UnknownInstrument:
                 last = None
             quote = attrs.evolve(quote, last=last)
@@ -183,7 +186,8 @@ class AlpacaConnection:
     def stream_quotes(self, instruments: Sequence[Instrument]) -> BackgroundStream:
         if not self.settings.market_data.real_time_streaming:
             raise NotSupported("stream_quotes",
-                               f"brokers.{self.broker}.market_data.real_time_streaming is false", broker=self.broker)
+                               f"brokers.{self.broker}.market_data.real_time_streaming is false",
+                               broker=self.broker)
         groups: dict[bool, dict[str, Instrument]] = {}
         for instrument in instruments:
             symbol = self._symbol(instrument)

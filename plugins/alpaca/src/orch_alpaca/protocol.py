@@ -571,7 +571,8 @@ def parse_latest_quote(data: Any, symbol: str, instrument: Instrument, *, broker
                              delayed=delayed)
 
 
-def parse_latest_trade_price(data: Any, symbol: str, *, broker: str = BROKER) -> tuple[Decimal | None, datetime | None]:
+def parse_latest_trade_price(data: Any, symbol: str, *,
+                             broker: str = BROKER) -> tuple[Decimal | None, datetime | None]:
     """(price, time) of the last trade from ``{"trades": {"AAPL": {"p": …, "t": …}}}``."""
     record = _latest(data, "trades", symbol, broker=broker)
     with reading("trade", broker=broker):

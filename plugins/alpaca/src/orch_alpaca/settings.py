@@ -15,6 +15,7 @@ import attrs
 from attrs import field, frozen
 
 from orch.errors import ConfigError, LiveTradingRefused
+from orch.models import to_decimal
 from orch.secret import Secret
 from orch.settings import BrokerSettings
 
@@ -36,12 +37,6 @@ def _secret(value: object) -> Secret:
     if value is None or isinstance(value, str):
         return Secret(value, source="settings")
     raise TypeError(f"expected a string, got {type(value).__name__}")
-
-
-def _decimal(value: object) -> Decimal:
-    from orch.models import to_decimal
-
-    return to_decimal(value)
 
 
 @frozen(kw_only=True)
@@ -75,7 +70,7 @@ class AlpacaSettings(BrokerSettings):
     data_stream_url: str = DATA_STREAM_URL
     stream_url: str | None = None
     # A stream that says nothing for this long is probed with a ping; no answer means reconnect.
-    stream_silence_seconds: Decimal = field(default=Decimal(30), converter=_decimal)
+    stream_silence_seconds: Decimal = field(default=Decimal(30), converter=to_decimal)
 
 
 @frozen

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
-from attrs import field, frozen
+from attrs import frozen
 
 from orch.errors import AuthError, BrokerError, BrokerUnavailable, PermissionDenied, ProtocolError
 from orch.models import Fill, Instrument, Order, Quote, to_decimal
@@ -200,7 +200,7 @@ class TradeUpdate:
     order: Order
     timestamp: datetime | None = None
     fill: Fill | None = None
-    position_qty: Decimal | None = field(default=None)
+    position_qty: Decimal | None = None
 
 
 def trade_auth_message(credentials: Credentials, *, broker: str = BROKER) -> str:

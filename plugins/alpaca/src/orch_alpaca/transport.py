@@ -10,7 +10,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 import trio
@@ -21,16 +21,10 @@ from orch.errors import AuthError, BrokerError, BrokerUnavailable, OrchError
 from orch_alpaca import protocol
 from orch_alpaca.protocol import Credentials, HttpRequest, HttpResponse
 
+if TYPE_CHECKING:
+    from orch.resilience.limiter import RateLimiter
+
 log = logging.getLogger("orch.broker.alpaca")
-
-
-class Limiter(Protocol):
-    """What this plugin needs of :class:`orch.resilience.RateLimiter`."""
-
-    async def acquire(self, cost: int = 1, *, order: bool = False) -> None: ...
-
-    def observe(self, *, used: int | None = None, remaining: int | None = None, limit: int | None = None,
-                reset_after: float | None = None) -> None: ...
 
 
 # ------------------------------------------------------------------------------------- REST
@@ -41,7 +35,7 @@ class HttpSession:
     the broker's ``X-RateLimit-*`` answer is fed back after. ``wall_clock`` (epoch seconds) is only the
     fallback for turning ``X-RateLimit-Reset`` into a delay when the response has no ``Date``."""
 
-    def __init__(self, *, trading_url: str, data_url: str, credentials: Credentials, limiter: Limiter,
+    def __init__(self, *, trading_url: str, data_url: str, credentials: Credentials, limiter: RateLimiter,
                  timeout: float, broker: str = protocol.BROKER,
                  transport: httpx.AsyncBaseTransport | None = None,
                  wall_clock: Callable[[], float] = time.time) -> None:
