@@ -83,6 +83,19 @@ def check_live_guard(name: str, settings: Any, paper_flag: str, live: bool) -> N
             hint=f"set {paper_flag} = false in the config to trade live, or drop --live")
 
 
+def build_router(config: OrchConfig, load: Callable[[str, Any], Any] = load_gated) -> Router:
+    """The router for ``config``: enabled brokers' markets from config, else from their plugins. Loads
+    plugins (through the opt-in gate) but connects nowhere, so ``orch route`` can explain offline."""
+    plugin_markets = {}
+    for name, settings in config.brokers.items():
+        if isinstance(settings, dict) or not getattr(settings, "enabled", False):
+            continue
+        with contextlib.suppress(OrchError):
+            plugin_markets[name] = load(name, {"enabled": True, "acknowledge_unofficial": getattr(
+                settings, "acknowledge_unofficial", False)}).info.markets
+    return Router.from_config(config, plugin_markets=plugin_markets)
+
+
 class Orchestrator:
     def __init__(self, config: OrchConfig, journal: Journal, nursery: trio.Nursery, *, live: bool = False,
                  budget_store: Any = None, plugin_loader: Callable[[str, Any], Any] = load_gated) -> None:
@@ -141,6 +154,17 @@ class Orchestrator:
     def enabled_brokers(self) -> list[str]:
         return sorted(name for name, s in self.config.brokers.items()
                       if not isinstance(s, dict) and getattr(s, "enabled", False))
+
+    def loaded(self, name: str) -> Any:
+        """The checked plugin of ``name`` (its ``info`` and hooks), through the unofficial opt-in, without
+        connecting. ConfigError if the config has no usable section for it."""
+        settings = broker_settings(self.config, name)
+        return self._load(name, {"enabled": settings.enabled,
+                                 "acknowledge_unofficial": settings.acknowledge_unofficial})
+
+    def is_paper(self, name: str) -> bool:
+        """Whether the config selects ``name``'s paper/testnet/practice/demo endpoint (no connection)."""
+        return paper_mode(name, broker_settings(self.config, name), self.loaded(name).info.paper_flag)
 
     def _lock(self, name: str) -> trio.Lock:
         return self._locks.setdefault(name, trio.Lock())
@@ -205,12 +229,7 @@ class Orchestrator:
     # ------------------------------------------------------------------------------------ routing
 
     def router(self) -> Router:
-        plugin_markets = {}
-        for name in self.enabled_brokers():
-            with contextlib.suppress(OrchError):
-                plugin_markets[name] = self._load(name, {"enabled": True, "acknowledge_unofficial": getattr(
-                    self.config.brokers[name], "acknowledge_unofficial", False)}).info.markets
-        return Router.from_config(self.config, plugin_markets=plugin_markets)
+        return build_router(self.config, self._load)
 
     async def route(self, symbol: str, *, market: Any = None, broker: str | None = None) -> tuple[RouteDecision,
                                                                                                  BrokerClient]:
@@ -294,6 +313,7 @@ class Orchestrator:
         except OrderRejected as exc:
             with trio.CancelScope(shield=True):
                 self.journal.record_rejection(coid, exc.reason, exc.broker_code, source="submit")
+            log.warning("%s order %s rejected: %s", name, coid, mask(str(exc)))
             raise
         except (BrokerUnavailable, RateLimited, ProtocolError, trio.Cancelled) as exc:
             if getattr(exc, "request_sent", True) is False:
@@ -303,6 +323,7 @@ class Orchestrator:
                 raise
             with trio.CancelScope(shield=True):
                 self.journal.mark_in_flight(coid, mask(f"{type(exc).__name__}: {exc}"), source="submit")
+            log.warning("%s order %s in flight after %s; asking the broker", name, coid, type(exc).__name__)
             if isinstance(exc, trio.Cancelled):
                 raise
             order = await self._resolve_uncertain(client, coid, request, exc)
@@ -317,6 +338,9 @@ class Orchestrator:
             return PlaceResult(entry, order, decision, "found_after_uncertain")
         with trio.CancelScope(shield=True):
             entry = self.journal.record_order(coid, order, "submit")
+        log.info("%s order %s placed (%s): %s %s %s %s -> %s", name, coid, mode, request.side.value,
+                 request.qty if request.qty is not None else f"notional {request.notional}",
+                 instrument.symbol, request.type.value, order.status.value)
         return PlaceResult(entry, order, decision, "placed")
 
     async def _resolve_uncertain(self, client: BrokerClient, coid: str, request: OrderRequest,

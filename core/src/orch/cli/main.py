@@ -20,6 +20,22 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "plugins": ("orch.cli.plugins_cmd", "plugins_command", "List broker plugins; --check validates them"),
     "config": ("orch.cli.config_cmds", "config_group", "Create, locate and show the config file"),
     "validate": ("orch.cli.config_cmds", "validate_group", "Check the config: orch validate config [--strict]"),
+    "account": ("orch.cli.data_cmds", "account_command", "Accounts of every enabled broker, totals per currency"),
+    "positions": ("orch.cli.data_cmds", "positions_command", "Positions at every enabled broker"),
+    "quote": ("orch.cli.data_cmds", "quote_command", "Latest quote: orch quote AAPL [--broker B]"),
+    "stream": ("orch.cli.data_cmds", "stream_command", "Live quotes: orch stream AAPL --broker B --count 5"),
+    "order": ("orch.cli.order_cmds", "order_group", "Orders: buy, sell, status --id ID, history, cancel"),
+    "route": ("orch.cli.misc_cmds", "route_command", "Explain which broker a symbol goes to (offline)"),
+    "halt": ("orch.cli.misc_cmds", "halt_command", "Kill switch: refuse every new order until orch resume"),
+    "resume": ("orch.cli.misc_cmds", "resume_command", "Lift the halt"),
+    "logs": ("orch.cli.misc_cmds", "logs_command", "Log records: orch logs broker alpaca --level error"),
+    "test": ("orch.cli.test_cmds", "test_group", "Check a broker: test alpaca connection|api_key, test broker B"),
+    "status": ("orch.cli.status_cmds", "status_group", "Connection health: orch status brokers"),
+    "restart": ("orch.cli.status_cmds", "restart_group", "Reconnect: orch restart broker alpaca"),
+    "limits": ("orch.cli.status_cmds", "limits_command", "Rate-limit and risk limits of a broker"),
+    "permissions": ("orch.cli.status_cmds", "permissions_command", "What a broker account may do"),
+    "report": ("orch.cli.report_cmd", "report_command", "Orders, fills, slippage and fees per broker"),
+    "shell": ("orch.cli.shell", "shell_command", "Interactive shell; broker connections stay open"),
 }
 
 
