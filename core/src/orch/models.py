@@ -452,11 +452,12 @@ def from_data(data: Any, cls: Any) -> Any:
     return converter.structure(data, cls)
 
 
-def _drop_none(data: Any) -> Any:
+def drop_none(data: Any) -> Any:
+    """TOML has no null: remove None values (recursively) before writing."""
     if isinstance(data, dict):
-        return {k: _drop_none(v) for k, v in data.items() if v is not None}
+        return {k: drop_none(v) for k, v in data.items() if v is not None}
     if isinstance(data, list):
-        return [_drop_none(v) for v in data]
+        return [drop_none(v) for v in data]
     return data
 
 
@@ -464,7 +465,7 @@ def to_toml(obj: Any) -> str:
     """TOML has no null: absent keys stand for None and structure back to the fields' None defaults."""
     import tomli_w
 
-    data = _drop_none(to_data(obj))
+    data = drop_none(to_data(obj))
     if not isinstance(data, dict):
         data = {"items": data}
     return tomli_w.dumps(data)

@@ -17,6 +17,8 @@ from orch.cli.app import AppContext
 
 COMMANDS: dict[str, tuple[str, str, str]] = {
     # name: (module, attribute, short help shown by `orch --help` without importing the module)
+    "demo": ("orch.cli.demo_cmd", "demo_command", "Guided multi-broker session on the built-in simulators"),
+    "sim": ("orch.cli.sim_cmds", "sim_group", "Serve broker simulators: orch sim start alpaca [--port N]"),
     "plugins": ("orch.cli.plugins_cmd", "plugins_command", "List broker plugins; --check validates them"),
     "config": ("orch.cli.config_cmds", "config_group", "Create, locate and show the config file"),
     "validate": ("orch.cli.config_cmds", "validate_group", "Check the config: orch validate config [--strict]"),
