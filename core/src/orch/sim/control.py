@@ -125,6 +125,12 @@ def control_app(engine: Any, faults: Faults) -> ASGIApp:
 
     async def app(scope: Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
                   ) -> None:
+        if scope["type"] == "lifespan":  # served on its own next to a TCP simulator
+            while True:
+                message = await receive()
+                await send({"type": message["type"] + ".complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
         if scope["type"] != "http":
             await receive()
             await send({"type": "websocket.close", "code": 1008})

@@ -691,7 +691,9 @@ class Engine:
     # ==================================================================================== matching
 
     def _evaluate(self, order: SimOrder, now: datetime, liquidity: dict[tuple[str, Side], Decimal], *,
-                  immediate: bool = False) -> None:
+                  immediate: bool = False, resting: bool = False) -> None:
+        """Execute what ``order`` can at ``now``. ``immediate``: IOC/FOK at submission (what cannot fill
+        now expires); ``resting``: evaluated by a step, so a limit fill provides liquidity (maker)."""
         if not order.working:
             return
         info = self.market.info(order.canonical)
@@ -732,8 +734,8 @@ class Engine:
             return
         if available is not None:
             liquidity[key] = available - qty
-        self._apply_fill(order, info, qty, price, now, maker=not immediate and order.type is OrderType.LIMIT
-                         and order.created_at < now)
+        self._apply_fill(order, info, qty, price, now,
+                         maker=resting and order.type in (OrderType.LIMIT, OrderType.STOP_LIMIT))
 
     def _trigger(self, order: SimOrder, info: SymbolInfo, quote: SimQuote) -> bool:
         last = quote.last
@@ -1129,7 +1131,7 @@ class Engine:
                         and order.time_in_force is TimeInForce.DAY):
                     self._close(order, OrderStatus.EXPIRED, now, reason="day order past the session close")
                     continue
-                self._evaluate(order, now, liquidity)
+                self._evaluate(order, now, liquidity, resting=True)
             self._publish_quotes(now)
             return list(self._pending[start:])
 

@@ -27,7 +27,7 @@ import math
 import threading
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 
 import attrs
@@ -239,8 +239,9 @@ class MarketModel:
         return self._raw_mid(info, self.step_index(when))
 
     def quote(self, symbol: str, when: datetime) -> SimQuote:
-        """Top of book at ``when``: bid < ask, both multiples of the tick size, spread from the asset
-        class (at least one tick), sizes around the symbol's typical size."""
+        """Top of book at ``when``: bid < ask, both multiples of the tick size, symmetric around the mid
+        by half the asset class's spread (at least one tick each side), sizes around the symbol's typical
+        size."""
         info = self.info(symbol)
         n = self.step_index(when)
         pin = self._pins.get(info.symbol)
@@ -250,11 +251,10 @@ class MarketModel:
             mid = _to_tick((bid + ask) / 2, tick)
         else:
             mid = pin.mid if pin is not None and pin.mid is not None else self._raw_mid(info, n)
-            spread = max(tick, _to_tick(mid * info.spread_bps / 10000, tick, ROUND_CEILING))
-            bid = _to_tick(mid - spread / 2, tick, ROUND_FLOOR)
-            if bid <= 0:
-                bid = tick
-            ask = bid + spread
+            # Symmetric around the mid, so a pinned mid gives predictable bid and ask.
+            half = max(tick, _to_tick(mid * info.spread_bps / 20000, tick, ROUND_CEILING))
+            bid = max(tick, mid - half)
+            ask = max(bid + tick, mid + half)
         if pin is not None and pin.size is not None:
             bid_size = ask_size = pin.size
         else:
