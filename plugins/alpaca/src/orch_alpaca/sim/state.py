@@ -80,6 +80,7 @@ class AlpacaSim:
         self._slots: dict[tuple[str, str], int] = {}
         self._slots_lock = threading.Lock()
         self._trade_seq = 0
+        self._coid_seq = 0
         AlpacaSim._registry[engine] = self
 
     @classmethod
@@ -129,6 +130,11 @@ class AlpacaSim:
                 self._slots.pop((key_id, endpoint), None)
             else:
                 self._slots[(key_id, endpoint)] = used - 1
+
+    def new_client_order_id(self) -> str:
+        with self._slots_lock:
+            self._coid_seq += 1
+            return wire.stable_uuid("client_order_id", self.engine.broker, str(self._coid_seq))
 
     def next_trade_id(self) -> int:
         with self._slots_lock:

@@ -168,6 +168,9 @@ def _submit(sim: AlpacaSim, account_id: str, new: orderbody.NewOrder) -> SimOrde
             qty = fields["notional"] / sim.price_for(info, "sell")
         if qty > _position_qty(sim, account_id, info) - _held_for_orders(sim, account_id, info):
             raise insufficient_qty(sim, fields["qty"] or qty, info, account_id)
+    if not fields.get("client_order_id"):
+        # Alpaca makes one up when the client sends none, so every order can be found by it.
+        fields["client_order_id"] = sim.new_client_order_id()
     extra = {"position_intent": new.position_intent} if new.position_intent else None
     order = sim.engine.place_order(account_id, extra=extra, **fields)
     if order.status is OrderStatus.REJECTED:
