@@ -131,3 +131,11 @@ async def orch_account(conn: Any) -> Account:
 @hookimpl
 async def orch_positions(conn: Any) -> list[Position]:
     return await conn.positions()
+
+
+@hookimpl
+def orch_simulator() -> Any:
+    # Imported here: starlette and the simulation kit are only needed when a simulator is asked for.
+    from orch_alpaca.sim import SPEC
+
+    return SPEC
