@@ -83,6 +83,14 @@ def check_live_guard(name: str, settings: Any, paper_flag: str, live: bool) -> N
             hint=f"set {paper_flag} = false in the config to trade live, or drop --live")
 
 
+def _sole(group: BaseExceptionGroup) -> BaseException:
+    """The one exception inside nested single-member groups, else the group itself."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
+
+
 def build_router(config: OrchConfig, load: Callable[[str, Any], Any] = load_gated) -> Router:
     """The router for ``config``: enabled brokers' markets from config, else from their plugins. Loads
     plugins (through the opt-in gate) but connects nowhere, so ``orch route`` can explain offline."""
@@ -135,6 +143,10 @@ class Orchestrator:
                     with trio.CancelScope(shield=True):
                         await orch.aclose()
                     nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The body runs inside the connections' nursery, which wraps whatever it raises in a group:
+            # callers must get the OrderRejected (or KeyboardInterrupt…) itself, not a group of one.
+            raise _sole(group) from None
         finally:
             journal.close()
             close = getattr(store, "close", None)
@@ -313,7 +325,7 @@ class Orchestrator:
         except OrderRejected as exc:
             with trio.CancelScope(shield=True):
                 self.journal.record_rejection(coid, exc.reason, exc.broker_code, source="submit")
-            log.warning("%s order %s rejected: %s", name, coid, mask(str(exc)))
+            log.info("%s order %s rejected: %s", name, coid, mask(str(exc)))
             raise
         except (BrokerUnavailable, RateLimited, ProtocolError, trio.Cancelled) as exc:
             if getattr(exc, "request_sent", True) is False:

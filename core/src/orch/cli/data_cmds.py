@@ -80,10 +80,10 @@ def _finish(errors: dict[str, str]) -> None:
 
 
 def make_account_command(broker: str | None) -> click.Command:
-    @click.command("account")
+    @click.command("account", help=f"Cash, equity and buying power at {broker}." if broker else
+                   "Cash, equity and buying power at every enabled broker, with totals per currency.")
     @mode_options
     def account(mode: Mode) -> None:
-        """Cash, equity and buying power (every enabled broker, with totals per currency)."""
         results = run_with_orchestrator(lambda orch: _gather(orch, mode, broker,
                                                              lambda o, n: o.accounts(n)), mode=mode)
         errors = _errors(results, broker)
@@ -106,10 +106,10 @@ def make_account_command(broker: str | None) -> click.Command:
 
 
 def make_positions_command(broker: str | None) -> click.Command:
-    @click.command("positions")
+    @click.command("positions", help=f"Open positions at {broker}." if broker else
+                   "Open positions at every enabled broker, with market value per currency.")
     @mode_options
     def positions(mode: Mode) -> None:
-        """Open positions (every enabled broker, with market value per currency)."""
         results = run_with_orchestrator(lambda orch: _gather(orch, mode, broker,
                                                              lambda o, n: o.positions(n)), mode=mode)
         errors = _errors(results, broker)
@@ -151,7 +151,6 @@ def make_balance_command(broker: str) -> click.Command:
 
 def make_quote_command(broker: str | None) -> click.Command:
     def quote(symbol: str, mode: Mode, market: str | None, broker_option: str | None = None) -> None:
-        """Latest bid/ask/last for SYMBOL (routed to a broker unless one is named)."""
 
         async def go(orch: Any) -> Any:
             decision, client = await routed_client(orch, mode, symbol, _market(market), broker or broker_option)
@@ -163,7 +162,9 @@ def make_quote_command(broker: str | None) -> click.Command:
     command = mode_options(market_option(quote))
     if broker is None:
         command = click.option("--broker", "broker_option", default=None, help="Ask this broker.")(command)
-    return click.command("quote")(click.argument("symbol")(command))
+    text = (f"Latest bid/ask/last for SYMBOL at {broker}." if broker else
+            "Latest bid/ask/last for SYMBOL (routed to a broker unless --broker names one).")
+    return click.command("quote", help=text)(click.argument("symbol")(command))
 
 
 def make_orders_command(broker: str) -> click.Command:

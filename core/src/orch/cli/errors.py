@@ -28,6 +28,11 @@ def run_cli(command: click.Command, argv: list[str] | None) -> int:
         return 130
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except click.UsageError as exc:
+        # One line, like every other error (click would print the usage block first).
+        where = exc.ctx.command_path if exc.ctx is not None else "orch"
+        click.echo(f"error: {mask(exc.format_message())} (see `{where} --help`)", err=True)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code

@@ -176,7 +176,7 @@ def _limits_text(d: dict[str, Any]) -> str:
     name = d["broker"]
     lines = [f"{name} [{d['mode']}] rate limits (shared by every orch process using these credentials):"]
     for r in d["rate_limits"]:
-        unit = "weight" if r["weighted"] else ("orders" if r["orders_only"] else "requests")
+        unit = "orders" if r["orders_only"] else ("weight" if r["rule"] == "weight" else "requests")
         lines.append(f"  {r['rule']}: {r['limit']} {unit} per {r['period_seconds']:g}s, used {r['used']}")
     lim = d["limiter"]
     if lim["halt_seconds_left"]:
