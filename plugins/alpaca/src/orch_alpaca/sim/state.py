@@ -81,6 +81,9 @@ class AlpacaSim:
         self._slots_lock = threading.Lock()
         self._trade_seq = 0
         self._coid_seq = 0
+        self._listening = threading.Condition()
+        self.trade_listeners = 0
+        self.md_subscribers = 0
         AlpacaSim._registry[engine] = self
 
     @classmethod
@@ -140,6 +143,22 @@ class AlpacaSim:
         with self._slots_lock:
             self._trade_seq += 1
             return self._trade_seq
+
+    # -------------------------------------------------------------------------------- stream readiness
+
+    def stream_count(self, name: str, delta: int) -> None:
+        """Track connections ready for data (``trade_listeners``: listening to trade_updates;
+        ``md_subscribers``: subscribed to some market data), so tests can wait for them."""
+        with self._listening:
+            setattr(self, name, getattr(self, name) + delta)
+            self._listening.notify_all()
+
+    def wait_for_streams(self, *, trade_listeners: int = 0, md_subscribers: int = 0,
+                         timeout: float = 10.0) -> bool:
+        """Block (a test thread) until at least this many streams are ready; False on timeout."""
+        with self._listening:
+            return self._listening.wait_for(lambda: self.trade_listeners >= trade_listeners
+                                            and self.md_subscribers >= md_subscribers, timeout)
 
     # -------------------------------------------------------------------------------- helpers
 

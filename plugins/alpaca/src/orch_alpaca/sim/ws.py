@@ -158,6 +158,7 @@ async def market_data(ws: WebSocket) -> None:
             quotes.discard(*stale)
         quotes.add(*(canonical - quotes.symbols))
 
+    subscribed = False
     try:
         async with trio.open_nursery() as nursery:
             await send(session.greet(ws.headers.get(KEY_HEADER), ws.headers.get(SECRET_HEADER)))
@@ -181,8 +182,13 @@ async def market_data(ws: WebSocket) -> None:
                     await socket.close(1008)
                     break
                 follow()
+                if bool(quotes.symbols) != subscribed:
+                    subscribed = not subscribed
+                    sim.stream_count("md_subscribers", 1 if subscribed else -1)
             nursery.cancel_scope.cancel()
     finally:
+        if subscribed:
+            sim.stream_count("md_subscribers", -1)
         session.close()
         quotes.close()
 
@@ -242,13 +248,16 @@ async def trade_updates(ws: WebSocket) -> None:
                 if session.listening and feed is None:
                     feed = sim.engine.subscribe(sim.account_id(session.key))
                     nursery.start_soon(pump, feed)
+                    sim.stream_count("trade_listeners", 1)
                 elif not session.listening and feed is not None:
                     feed.close()
                     feed = None
+                    sim.stream_count("trade_listeners", -1)
             nursery.cancel_scope.cancel()
     finally:
         if feed is not None:
             feed.close()
+            sim.stream_count("trade_listeners", -1)
 
 
 def routes() -> list[WebSocketRoute]:
