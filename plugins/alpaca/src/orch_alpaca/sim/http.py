@@ -95,10 +95,11 @@ def endpoint(sim: AlpacaSim, name: str, handler: Callable[[Call], Awaitable[Any]
         secret = request.headers.get(SECRET_HEADER)
         limiter = sim.trading_limiter if api == TRADING else sim.data_limiter
         client = request.client.host if request.client else "unknown"
-        budget = limiter.hit(f"key:{key_id}" if key_id else f"ip:{client}")
+        authenticated = key_id is not None and sim.check_key(key_id, secret)
+        # A refused key is not charged to the real key's budget: only its owner can spend that.
+        budget = limiter.hit(f"key:{key_id}" if authenticated else f"ip:{client}")
         headers = budget.headers()
         try:
-            authenticated = key_id is not None and sim.check_key(key_id, secret)
             if not authenticated and (auth == "required" or key_id is not None or secret is not None):
                 raise errors.unauthorized()
             if not budget.allowed:
