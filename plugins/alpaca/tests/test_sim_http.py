@@ -389,3 +389,41 @@ async def test_websocket_drop_fault(running):
         with pytest.raises(trio_websocket.ConnectionClosed), trio.fail_after(10):
             await ws.get_message()
     assert running.faults.counters["ws_dropped_connections"] == 1
+
+
+async def test_trailing_stop_and_notional_orders(running, client):
+    running.engine.config.fill_on_submit = True
+    bought = await place(client, qty=None, notional="500")
+    assert (bought["notional"], bought["qty"], bought["status"]) == ("500", None, "filled")
+    assert Decimal(bought["filled_qty"]) * Decimal(bought["filled_avg_price"]) <= 500
+    await place(client, qty="10")
+    trailing = await place(client, side="sell", type="trailing_stop", trail_price="5", time_in_force="gtc", qty="10")
+    assert (trailing["type"], trailing["trail_price"], trailing["status"]) == ("trailing_stop", "5", "new")
+    last = running.engine.quote("AAPL").last
+    assert Decimal(trailing["hwm"]) == last
+    assert Decimal(trailing["stop_price"]) == last - 5
+    percent = await client.post("/v2/orders", json=order(side="sell", type="trailing_stop", trail_percent=1.5,
+                                                         time_in_force="ioc"))
+    assert percent.status_code == 422 and "DAY or GTC" in percent.json()["message"]
+
+
+async def test_market_data_auth_timeout(running, sim):
+    sim.options.auth_timeout = 0.2
+    async with trio_websocket.open_websocket_url(f"{running.ws_url}/v2/test") as ws:
+        assert await _json(ws) == [{"T": "success", "msg": "connected"}]
+        with trio.fail_after(10):
+            assert await _json(ws) == [{"T": "error", "code": 404, "msg": "auth timeout"}]
+            with pytest.raises(trio_websocket.ConnectionClosed):
+                await ws.get_message()
+
+
+async def test_silenced_streams_stay_open(running, sim):
+    running.faults.set(ws_silent=True)
+    async with trio_websocket.open_websocket_url(f"{running.ws_url}/v2/iex") as ws:
+        with trio.fail_after(10):
+            while running.faults.counters["ws_silenced_messages"] < 1:
+                await trio.sleep(0.01)
+        running.faults.set(ws_silent=False)
+        await ws.send_message(json.dumps({"action": "subscribe", "quotes": ["AAPL"]}))
+        # The first frame the client ever sees is the answer to this: "connected" was swallowed.
+        assert await _json(ws) == [{"T": "error", "code": 401, "msg": "not authenticated"}]
