@@ -390,7 +390,8 @@ async def close_all_positions(call: Call) -> Any:
     for position, info in _positions(sim, call.account_id):
         try:
             order = _close(sim, call.account_id, position, info, abs(position.qty))
-            results.append({"symbol": wire.position_symbol(info), "status": 200, "body": render(sim, order)})
+            results.append({"symbol": wire.position_symbol(info), "status": 200, "order_id": order.id,
+                            "body": render(sim, order)})
         except errors.AlpacaError as exc:
             results.append({"symbol": wire.position_symbol(info), "status": exc.status, "body": exc.body()})
     return 207, results

@@ -12,7 +12,7 @@ from typing import Any
 
 import trio
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from orch.sim.instruments import SymbolInfo, UnknownSymbol
 from orch.sim.orders import EventKind, OrderEvent
@@ -52,10 +52,15 @@ class _Socket:
         async with self._lock:
             if not self.open:
                 return
-            if isinstance(frame, bytes):
-                await self.ws.send_bytes(frame)
-            else:
-                await self.ws.send_text(frame)
+            try:
+                if isinstance(frame, bytes):
+                    await self.ws.send_bytes(frame)
+                else:
+                    await self.ws.send_text(frame)
+            except (WebSocketDisconnect, OSError):
+                # The client left mid-send: stop talking; the reader sees the disconnect and ends.
+                self.open = False
+                return
             self.sim.counters.ws_sent(self.path)
 
     async def close(self, code: int = 1000) -> None:
@@ -127,6 +132,8 @@ async def market_data(ws: WebSocket) -> None:
     async def pump() -> None:
         last_trade: dict[str, tuple[Any, Any]] = {}
         async for quote in quotes:
+            if not socket.open:
+                return
             name = names.get(quote.symbol)
             if name is None or not session.authenticated:
                 continue
@@ -229,6 +236,8 @@ async def trade_updates(ws: WebSocket) -> None:
         async with trio.open_nursery() as nursery:
             async def pump(events: Any) -> None:
                 async for event in events:
+                    if not socket.open:
+                        return
                     if not session.listening:
                         continue
                     message = event_message(sim, event)
