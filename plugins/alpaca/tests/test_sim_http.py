@@ -427,3 +427,27 @@ async def test_silenced_streams_stay_open(running, sim):
         await ws.send_message(json.dumps({"action": "subscribe", "quotes": ["AAPL"]}))
         # The first frame the client ever sees is the answer to this: "connected" was swallowed.
         assert await _json(ws) == [{"T": "error", "code": 401, "msg": "not authenticated"}]
+
+
+async def test_fill_activities_partial_fills_and_short_sales(running, client):
+    running.engine.config.partial_fills = True
+    running.engine.market.set_price("AAPL", bid="199.90", ask="200.00", size="100")
+    big = await place(client, qty="250")
+    for _ in range(3):
+        running.engine.step()
+    assert (await client.get(f"/v2/orders/{big['id']}")).json()["status"] == "filled"
+    await place(client, side="sell", qty="300")
+    running.engine.step()
+    running.engine.step()
+    running.engine.step()
+    activities = (await client.get("/v2/account/activities/FILL", params={"direction": "asc"})).json()
+    assert [(a["type"], a["side"], a["qty"], a["cum_qty"], a["leaves_qty"]) for a in activities] == [
+        ("partial_fill", "buy", "100", "100", "150"), ("partial_fill", "buy", "100", "200", "50"),
+        ("fill", "buy", "50", "250", "0"),
+        ("partial_fill", "sell", "100", "100", "200"), ("partial_fill", "sell", "100", "200", "100"),
+        ("fill", "sell_short", "100", "300", "0")]
+    page = (await client.get("/v2/account/activities", params={"activity_types": "FILL", "page_size": 2})).json()
+    assert [a["id"] for a in page] == [a["id"] for a in reversed(activities)][:2]
+    rest = (await client.get("/v2/account/activities", params={"activity_types": "FILL",
+                                                                "page_token": page[-1]["id"]})).json()
+    assert [a["id"] for a in rest] == [a["id"] for a in reversed(activities)][2:]

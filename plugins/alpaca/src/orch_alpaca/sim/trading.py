@@ -502,17 +502,21 @@ async def list_activities(call: Call) -> Any:
     on = call.query.get("date")
     token = call.query.get("page_token")
     entries = []
+    held: dict[str, Decimal] = {}  # position replayed from the fills, to tell a short sale
     for fill in sim.engine.fills(call.account_id):
+        order = sim.engine.get_order(fill.order_id)
+        info = sim.info(order.canonical)
+        before = held.get(info.position_key, Decimal(0))
+        held[info.position_key] = before + (fill.qty if fill.side is Side.BUY else -fill.qty)
         if after is not None and fill.timestamp <= after:
             continue
         if until is not None and fill.timestamp >= until:
             continue
         if on and fill.timestamp.astimezone(NEW_YORK).date().isoformat() != on[:10]:
             continue
-        order = sim.engine.get_order(fill.order_id)
-        info = sim.info(order.canonical)
         entries.append(wire.fill_activity_json(fill, order, info, order_uuid=order.id,
-                                               account_uuid=sim.account_uuid(call.account_id)))
+                                               account_uuid=sim.account_uuid(call.account_id),
+                                               sold_short=fill.side is Side.SELL and fill.qty > before))
     entries.sort(key=lambda e: e["id"], reverse=direction == "desc")
     if token:
         entries = [e for e in entries if (e["id"] < token if direction == "desc" else e["id"] > token)]

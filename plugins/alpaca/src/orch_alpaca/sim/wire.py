@@ -304,21 +304,29 @@ def fill_activity_json(fill: Any, order: Any, info: SymbolInfo, *, order_uuid: s
     side = order.side.value
     if side == "sell" and sold_short:
         side = "sell_short"
-    done = order.qty is not None and order.filled_qty >= order.qty
+    # As of this execution, not as the order stands now: an early fill of a larger order was partial.
+    cumulative = sum((f.qty for f in order.fills if f.seq <= fill.seq), Decimal(0)) or fill.qty
+    last = not order.fills or order.fills[-1].seq == fill.seq
+    if order.qty is not None:
+        done = cumulative >= order.qty
+        leaves = max(Decimal(0), order.qty - cumulative)
+    else:
+        done = last and order.status is OrderStatus.FILLED
+        leaves = Decimal(0)
     return {
-        "id": f"{stamp}{fill.seq:03d}::{stable_uuid('fill', fill.id)}",
+        "id": f"{stamp}{fill.seq:06d}::{stable_uuid('fill', fill.id)}",
         "account_id": account_uuid,
         "activity_type": "FILL",
         "transaction_time": ts(fill.timestamp),
-        "type": "fill" if done or order.status is OrderStatus.FILLED else "partial_fill",
+        "type": "fill" if done else "partial_fill",
         "price": dec(fill.price),
         "qty": dec(fill.qty),
         "side": side,
         "symbol": position_symbol(info),
-        "leaves_qty": dec(max(Decimal(0), (order.qty or order.filled_qty) - order.filled_qty)),
+        "leaves_qty": dec(leaves),
         "order_id": order_uuid,
-        "cum_qty": dec(order.filled_qty),
-        "order_status": status_word(order),
+        "cum_qty": dec(cumulative),
+        "order_status": "filled" if done else "partially_filled",
     }
 
 
