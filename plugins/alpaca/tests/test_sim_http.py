@@ -191,7 +191,8 @@ async def test_listing_filters(running, client):
     ids = lambda answer: [o["id"] for o in answer.json()]  # noqa: E731
     assert ids(await client.get("/v2/orders")) == [b["id"], a["id"]]
     assert ids(await client.get("/v2/orders", params={"status": "closed"})) == [c["id"]]
-    assert ids(await client.get("/v2/orders", params={"status": "all", "direction": "asc"})) == [a["id"], b["id"], c["id"]]
+    ascending = await client.get("/v2/orders", params={"status": "all", "direction": "asc"})
+    assert ids(ascending) == [a["id"], b["id"], c["id"]]
     assert ids(await client.get("/v2/orders", params={"status": "all", "limit": 1})) == [c["id"]]
     assert ids(await client.get("/v2/orders", params={"symbols": "MSFT,TSLA"})) == [b["id"]]
     assert ids(await client.get("/v2/orders", params={"status": "all", "side": "sell"})) == []
@@ -266,7 +267,8 @@ async def test_market_data_rest(running, client):
     assert (record["bp"], record["ap"]) == (float(quote.bid), float(quote.ask))
     single = (await client.get("/v2/stocks/AAPL/quotes/latest")).json()
     assert single["symbol"] == "AAPL" and "ap" in single["quote"]
-    assert (await client.get("/v2/stocks/quotes/latest", params={"symbols": "AAPL", "feed": "bogus"})).status_code == 400
+    bogus = await client.get("/v2/stocks/quotes/latest", params={"symbols": "AAPL", "feed": "bogus"})
+    assert bogus.status_code == 400
     bars = (await client.get("/v2/stocks/bars", params={"symbols": "AAPL", "timeframe": "1Min", "limit": 3})).json()
     assert len(bars["bars"]["AAPL"]) == 3 and bars["next_page_token"] is None
     async with httpx.AsyncClient(base_url=running.url) as anonymous:
@@ -397,7 +399,8 @@ async def test_trailing_stop_and_notional_orders(running, client):
     assert (bought["notional"], bought["qty"], bought["status"]) == ("500", None, "filled")
     assert Decimal(bought["filled_qty"]) * Decimal(bought["filled_avg_price"]) <= 500
     await place(client, qty="10")
-    trailing = await place(client, side="sell", type="trailing_stop", trail_price="5", time_in_force="gtc", qty="10")
+    trailing = await place(client, side="sell", type="trailing_stop", trail_price="5", time_in_force="gtc",
+                           qty="10")
     assert (trailing["type"], trailing["trail_price"], trailing["status"]) == ("trailing_stop", "5", "new")
     last = running.engine.quote("AAPL").last
     assert Decimal(trailing["hwm"]) == last

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 from attrs import define
@@ -50,7 +51,8 @@ class Call:
         if not raw.strip():
             return None
         try:
-            return json.loads(raw)
+            # Decimal straight from the text: a price never passes through a float.
+            return json.loads(raw, parse_float=Decimal)
         except (ValueError, UnicodeDecodeError):
             raise errors.malformed() from None
 
