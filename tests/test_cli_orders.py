@@ -77,7 +77,7 @@ def test_an_explicit_rejection_is_one_line_and_journaled(env):
 
     history = env.run("memb", "order", "history", "--rejected")
     assert history.code == 0 and "symbol is not tradable" in history.stdout and "NOGO" in history.stdout
-    as_json = env.run("--json", "memb", "order", "history", "--rejected")
+    as_json = env.run("memb", "order", "history", "--rejected", "--json")
     assert [e["state"] for e in as_json.json] == ["rejected"]
 
     funds = env.run("memb", "order", "buy", "AAPL", "5000", "--paper")

@@ -29,6 +29,10 @@ def run_cli(command: click.Command, argv: list[str] | None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:
+            # A group called bare: its help is the answer, not an error line.
+            click.echo(exc.ctx.get_help())
+            return exc.exit_code
         # One line, like every other error (click would print the usage block first).
         where = exc.ctx.command_path if exc.ctx is not None else "orch"
         click.echo(f"error: {mask(exc.format_message())} (see `{where} --help`)", err=True)

@@ -12,13 +12,14 @@ import click
 
 from orch.cli.app import app
 from orch.cli.order_cmds import _market, market_option
-from orch.cli.runner import ChoiceParam, injected, load_app_config, run_with_orchestrator
+from orch.cli.runner import ChoiceParam, injected, json_option, load_app_config, run_with_orchestrator
 from orch.errors import UsageError
 
 # ------------------------------------------------------------------------------------------ route
 
 
 @click.command("route")
+@json_option
 @click.argument("symbol")
 @click.option("--broker", default=None, help="Check an explicit choice instead of routing.")
 @market_option
@@ -45,6 +46,7 @@ def route_command(symbol: str, broker: str | None, market: str | None) -> None:
 
 
 @click.command("halt")
+@json_option
 @click.argument("reason", nargs=-1)
 def halt_command(reason: tuple[str, ...]) -> None:
     """Stop all new orders (every orch process sharing the journal) until `orch resume`. Open orders at
@@ -64,6 +66,7 @@ def halt_command(reason: tuple[str, ...]) -> None:
 
 
 @click.command("resume")
+@json_option
 def resume_command() -> None:
     """Lift the halt set by `orch halt` or by the daily loss limit."""
 
@@ -126,6 +129,7 @@ def read_log(path: Path, *, broker: str | None, level: str | None, lines: int) -
 
 
 @click.command("logs")
+@json_option
 @click.argument("words", nargs=-1, metavar="[broker NAME]")
 @click.option("--level", type=ChoiceParam("--level", LEVELS), default=None,
               help="Only records at this level or above.")

@@ -14,7 +14,8 @@ import click
 
 from orch.cli.app import app
 from orch.cli.render import entry_summary, history_rows, order_line
-from orch.cli.runner import ChoiceParam, DecimalParam, Mode, mode_options, parse_since, run_with_orchestrator
+from orch.cli.runner import (ChoiceParam, DecimalParam, Mode, json_option, mode_options, parse_since,
+                             run_with_orchestrator)
 from orch.errors import BrokerError, LiveTradingRefused, OrderNotFound, UsageError
 
 ORDER_TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
@@ -262,6 +263,7 @@ def make_status_command(broker: str | None) -> click.Command:
 
 def make_history_command(broker: str | None) -> click.Command:
     @click.command("history")
+    @json_option
     @click.option("--rejected", is_flag=True, help="Only orders the broker rejected, with the reason.")
     @click.option("--since", default=None, help="ISO date/time, 'today', or a span such as 2h or 7d.")
     @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)

@@ -19,7 +19,7 @@ import click
 
 from orch.cli.app import app
 from orch.cli.render import num
-from orch.cli.runner import parse_since, run_with_orchestrator
+from orch.cli.runner import json_option, parse_since, run_with_orchestrator
 
 BPS = Decimal(10000)
 _CENTS = Decimal("0.01")
@@ -135,6 +135,7 @@ def _text(reports: list[dict[str, Any]]) -> str:
 
 
 @click.command("report")
+@json_option
 @click.option("--broker", default=None, help="Only this broker.")
 @click.option("--since", default=None, help="ISO date/time, 'today', or a span such as 7d.")
 @click.option("--limit", type=click.IntRange(1), default=100000, show_default=True,

@@ -87,7 +87,8 @@ class Mode:
 
 
 def mode_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """Add ``--live`` and ``--paper/--testnet/--practice/--demo``; the command receives ``mode: Mode``."""
+    """Add ``--live``, ``--paper/--testnet/--practice/--demo`` (the command receives ``mode: Mode``) and
+    ``--json``."""
 
     @functools.wraps(function)
     def wrapper(*args: Any, live: bool, paper: bool, testnet: bool, practice: bool, demo: bool,
@@ -101,11 +102,11 @@ def mode_options(function: Callable[..., Any]) -> Callable[..., Any]:
                             help="Use the LIVE endpoint (real money); the broker's config must select it too.")]
     options += [click.option(f"--{word}", is_flag=True,
                              help="Assert the non-live endpoint (refused if the config selects live)."
-                             if word == "paper" else f"Same as --paper.")
+                             if word == "paper" else "Same as --paper.")
                 for word in NON_LIVE_FLAGS]
     for option in reversed(options):
         wrapper = option(wrapper)
-    return wrapper
+    return json_option(wrapper)
 
 
 # ------------------------------------------------------------------------------------------ running
@@ -253,3 +254,14 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
         raise UsageError(f"--since: expected an ISO date/time, 'today' or a span like 30m, 2h, 7d; got {text!r}"
                          ) from None
     return moment.astimezone() if moment.tzinfo is None else moment
+
+
+def _set_json(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        app(ctx).as_json = True
+
+
+def json_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--json`` after the command name too (``orch report --json``), same as ``orch --json report``."""
+    return click.option("--json", "json_output", is_flag=True, expose_value=False, callback=_set_json,
+                        help="Print data as JSON.")(function)

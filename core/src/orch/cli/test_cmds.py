@@ -184,4 +184,11 @@ class TestGroup(click.Group):
         return None
 
 
-test_group = TestGroup("test", help=__doc__)
+test_group = TestGroup("test", help="""Check a broker: is it reachable, are its keys accepted, how long
+does a round trip take.
+
+\b
+  orch test alpaca connection     connect (authenticate) and fetch the account, with timings
+  orch test alpaca api_key        are the credentials accepted? (says where each key came from)
+  orch test broker alpaca         connect, account and quote round trips, each timed
+""")
