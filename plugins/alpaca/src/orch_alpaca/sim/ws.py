@@ -123,11 +123,12 @@ async def market_data(ws: WebSocket) -> None:
         if messages:
             await socket.send(streams.encode_market(messages, msgpack_mode=msgpack_mode))
 
-    async def auth_deadline() -> None:
+    async def auth_deadline(scope: trio.CancelScope) -> None:
         await trio.sleep(sim.options.auth_timeout)
         if not session.authenticated:
             await send([streams.error(404, "auth timeout")])
             await socket.close(1008)
+            scope.cancel()  # the reader may wait forever on a client that never answers the close
 
     async def pump() -> None:
         last_trade: dict[str, tuple[Any, Any]] = {}
@@ -173,7 +174,7 @@ async def market_data(ws: WebSocket) -> None:
                 await socket.close(1008)
                 return
             if not session.authenticated:
-                nursery.start_soon(auth_deadline)
+                nursery.start_soon(auth_deadline, nursery.cancel_scope)
             nursery.start_soon(pump)
             while socket.open:
                 frame = await socket.receive()
