@@ -6,7 +6,7 @@ import pytest
 import trio
 
 from orch.models import OrderRequest, OrderStatus, Instrument, Market, Side
-from orch.sim import (ALL_OPEN, Engine, EngineConfig, EventKind, FlatFee, MarketModel, PercentFee,
+from orch.sim import (ALL_OPEN, Engine, EngineConfig, EventKind, FlatFee, PercentFee,
                       PerShareFee, RejectCode, SimClock, SimError, SpreadFee)
 
 
@@ -150,6 +150,18 @@ def test_caller_chosen_order_ids(engine, order):
     chosen = order(engine, order_id="42")
     assert chosen.id == "42"
     assert order(engine, order_id="42").reject_code is RejectCode.DUPLICATE_ORDER_ID
+
+
+def test_preview_checks_an_order_without_placing_it(engine, order):
+    engine.account().fee_model = PerShareFee()
+    preview = engine.preview_order(symbol="AAPL", side="buy", qty=100, client_order_id="p1")
+    assert preview.accepted and (preview.price, preview.value, preview.currency) == (
+        Decimal("100.01"), Decimal("10001"), "USD")
+    assert (preview.fee, preview.buying_power) == (1, 100_000)
+    refused = engine.preview_order(symbol="AAPL", side="buy", qty=10_000)
+    assert not refused.accepted and refused.reject_code is RejectCode.INSUFFICIENT_BUYING_POWER
+    assert engine.orders() == [] and list(engine.history) == []
+    assert order(engine, client_order_id="p1").status is OrderStatus.FILLED  # the id was not used up
 
 
 # ----------------------------------------------------------------------------------------- currencies

@@ -27,7 +27,7 @@ from orch.sim.faults import FaultPlan, Faults, RequestFault, StreamState
 from orch.sim.fees import Fee, FlatFee, PercentFee, PerShareFee, SpreadFee, ZeroFee
 from orch.sim.instruments import UNKNOWN_SYMBOL, AssetClass, SymbolInfo, UnknownSymbol, by_isin, classify
 from orch.sim.market import Bar, MarketModel, SimQuote
-from orch.sim.orders import EventKind, OrderEvent, RejectCode, SimError, SimFill, SimOrder
+from orch.sim.orders import EventKind, OrderEvent, OrderPreview, RejectCode, SimError, SimFill, SimOrder
 from orch.sim.runner import (RunningSim, run_simulator_in_subprocess, run_simulator_in_thread,
                              start_simulator)
 from orch.sim.sessions import SESSIONS, Session, is_open
@@ -37,6 +37,7 @@ __all__ = [
     "ALL_CLOSED", "ALL_OPEN", "US_PREMARKET", "SESSIONS", "UNKNOWN_SYMBOL",
     "AccountState", "AssetClass", "BalanceState", "Bar", "DropConnection", "Engine", "EngineConfig",
     "EventKind", "FaultMiddleware", "FaultPlan", "Faults", "Fee", "FlatFee", "MarketModel", "OrderEvent",
+    "OrderPreview",
     "PercentFee", "PerShareFee", "PositionState", "RejectCode", "RequestFault", "RunningSim", "Session",
     "SimAccount", "SimClock", "SimError", "SimFill", "SimOrder", "SimQuote", "SimulatorSpec", "SpreadFee",
     "StreamState", "SymbolInfo", "UnknownSymbol", "ZeroFee", "by_isin", "classify", "engine_factory",

@@ -63,7 +63,8 @@ from orch.sim.feeds import FanOut, Feed, QuoteFeed
 from orch.sim.instruments import AssetClass, SymbolInfo, UnknownSymbol
 from orch.sim.market import MarketModel, SimQuote
 from orch.sim.numbers import floor_to_step, tidy
-from orch.sim.orders import EventKind, OrderEvent, RejectCode, SimError, SimFill, SimOrder
+from orch.sim.orders import (EventKind, OrderEvent, OrderPreview, RejectCode, SimError, SimFill,
+                             SimOrder)
 
 __all__ = ["Engine", "EngineConfig"]
 
@@ -402,6 +403,25 @@ class Engine:
         ``rejected``, ``reject_code`` and ``reject_reason`` (nothing raised); unparseable values raise
         :class:`~.orders.SimError` (``invalid``), an unknown account ``account_not_found``.
         """
+        fields, tp, sl, order_id, extras = self._parse_order_args(
+            symbol=symbol, side=side, qty=qty, notional=notional, type=type, limit_price=limit_price,
+            stop_price=stop_price, trail_price=trail_price, trail_percent=trail_percent,
+            time_in_force=time_in_force, extended_hours=extended_hours, client_order_id=client_order_id,
+            order_class=order_class, take_profit=take_profit, stop_loss=stop_loss,
+            stop_loss_limit_price=stop_loss_limit_price, order_id=order_id, extra=extra)
+        with self._mutation():
+            account = self.account(account_id)
+            return self._submit(account, fields, tp, sl, order_id, extras)
+
+    @staticmethod
+    def _parse_order_args(*, symbol: str, side: Side | str, qty: Any = None, notional: Any = None,
+                          type: OrderType | str = OrderType.MARKET, limit_price: Any = None,
+                          stop_price: Any = None, trail_price: Any = None, trail_percent: Any = None,
+                          time_in_force: TimeInForce | str = TimeInForce.DAY, extended_hours: bool = False,
+                          client_order_id: str | None = None, order_class: OrderClass | str = OrderClass.SIMPLE,
+                          take_profit: Any = None, stop_loss: Any = None, stop_loss_limit_price: Any = None,
+                          order_id: str | None = None, extra: Mapping[str, Any] | None = None
+                          ) -> tuple[dict[str, Any], TakeProfit | None, StopLoss | None, str | None, dict[str, Any]]:
         fields = dict(
             symbol=symbol, side=_coerce(Side, side, "side"), type=_coerce(OrderType, type, "type"),
             time_in_force=_coerce(TimeInForce, time_in_force, "time_in_force"),
@@ -417,36 +437,36 @@ class Engine:
         else:
             sl = StopLoss(stop_price=_dec(stop_loss, "stop_loss"),
                           limit_price=_dec(stop_loss_limit_price, "stop_loss_limit_price"))
-        with self._mutation():
-            account = self.account(account_id)
-            return self._submit(account, fields, tp, sl, order_id, dict(extra or {}))
+        return fields, tp, sl, None if order_id is None else str(order_id), dict(extra or {})
 
-    def _submit(self, account: SimAccount, f: dict[str, Any], tp: TakeProfit | None, sl: StopLoss | None,
-                order_id: str | None, extra: dict[str, Any]) -> SimOrder:
-        now = self.now()
-        self._order_seq += 1
-        seq = self._order_seq
-        oid = order_id or self._new_order_id()
+    def _draft(self, account: SimAccount, f: dict[str, Any], order_id: str | None, extra: dict[str, Any],
+               now: datetime, *, preview: bool = False) -> tuple[SimOrder, SymbolInfo | None]:
+        if preview:
+            oid, seq = order_id or "preview", 0
+        else:
+            self._order_seq += 1
+            oid, seq = order_id or self._new_order_id(), self._order_seq
         try:
-            info = self.market.info(f["symbol"])
-            canonical = info.symbol
+            info: SymbolInfo | None = self.market.info(f["symbol"])
+            canonical = info.symbol  # type: ignore[union-attr]
         except UnknownSymbol:
             info, canonical = None, f["symbol"].strip().upper()
         order = SimOrder(id=oid, seq=seq, account_id=account.account_id, canonical=canonical,
                          created_at=now, updated_at=now, extra=extra, **f)
+        return order, info
 
-        def reject(code: RejectCode, reason: str) -> SimOrder:
-            return self._reject(order, code, reason)
-
+    def _validate(self, account: SimAccount, order: SimOrder, info: SymbolInfo | None, tp: TakeProfit | None,
+                  sl: StopLoss | None, order_id: str | None, now: datetime) -> tuple[RejectCode, str] | None:
+        """Every reason to refuse ``order``, in the order brokers usually check them; None if acceptable."""
         if order_id is not None and order_id in self._orders:
-            return reject(RejectCode.DUPLICATE_ORDER_ID, f"order id {order_id} is already in use")
+            return RejectCode.DUPLICATE_ORDER_ID, f"order id {order_id} is already in use"
         if info is None:
-            return reject(RejectCode.UNKNOWN_SYMBOL, f"unknown symbol {f['symbol']!r}")
+            return RejectCode.UNKNOWN_SYMBOL, f"unknown symbol {order.symbol!r}"
         cls = order.order_class
         if cls is OrderClass.OCO and order.type is OrderType.LIMIT and order.limit_price is None and tp:
             order.limit_price = tp.limit_price
         try:
-            OrderRequest(instrument=Instrument(symbol=canonical, market=info.market), side=order.side,
+            OrderRequest(instrument=Instrument(symbol=info.symbol, market=info.market), side=order.side,
                          qty=order.qty, notional=order.notional, type=order.type,
                          limit_price=order.limit_price, stop_price=order.stop_price,
                          trail_price=order.trail_price, trail_percent=order.trail_percent,
@@ -454,21 +474,51 @@ class Engine:
                          client_order_id=order.client_order_id, order_class=cls, take_profit=tp,
                          stop_loss=sl)
         except InvalidOrder as exc:
-            return reject(RejectCode.INVALID_ORDER, exc.message)
+            return RejectCode.INVALID_ORDER, exc.message
         problem = self._check_legs(order, tp, sl)
         if problem:
-            return reject(RejectCode.INVALID_ORDER, problem)
+            return RejectCode.INVALID_ORDER, problem
         if order.client_order_id is not None and self._client_id_taken(account.account_id,
                                                                        order.client_order_id):
-            return reject(RejectCode.DUPLICATE_CLIENT_ORDER_ID,
-                          f"client order id {order.client_order_id!r} is already in use")
+            return (RejectCode.DUPLICATE_CLIENT_ORDER_ID,
+                    f"client order id {order.client_order_id!r} is already in use")
         for code, reason in (self._check_prices(order, info, tp, sl), self._check_qty(order, info, account),
-                             self._check_session(order, info, now)):
+                             self._check_session(order, info, now), self._check_funds(account, order, info, now)):
             if code is not None:
-                return reject(code, reason)
-        code, reason = self._check_funds(account, order, info, now)
-        if code is not None:
-            return reject(code, reason)
+                return code, reason
+        return None
+
+    def preview_order(self, account_id: str | None = None, **order: Any) -> OrderPreview:
+        """Check an order without placing it (DEGIRO's checkOrder, IBKR's what-if): the same arguments
+        as :meth:`place_order`; nothing is filed, no event is sent, no id is used up."""
+        fields, tp, sl, order_id, extra = self._parse_order_args(**order)
+        with self._lock:
+            account = self.account(account_id)
+            now = self.now()
+            draft, info = self._draft(account, fields, order_id, extra, now, preview=True)
+            problem = self._validate(account, draft, info, tp, sl, order_id, now)
+            if problem is not None:
+                return OrderPreview(accepted=False, reject_code=problem[0], reject_reason=problem[1])
+            assert info is not None
+            quote = self.market.quote(info.symbol, now)
+            price = self._marked_up(draft, info, self._reference_price(
+                draft.type, draft.side, draft.limit_price, draft.stop_price, quote))
+            qty = draft.qty if draft.qty is not None else self._wanted_qty(draft, info, price)
+            value = qty * price * info.cash_per_price_unit
+            currency, amount = self._settlement(account, info, value, now)
+            fee = account.fee_model.fee(Trade(info=info, side=draft.side, qty=qty, price=price, value=value))
+            state = self._state(account, now)
+            return OrderPreview(accepted=True, price=price, qty=qty, value=_money(amount), currency=currency,
+                                fee=fee.amount if fee else Decimal(0), fee_currency=fee.currency if fee else None,
+                                buying_power=state.buying_power)
+
+    def _submit(self, account: SimAccount, f: dict[str, Any], tp: TakeProfit | None, sl: StopLoss | None,
+                order_id: str | None, extra: dict[str, Any]) -> SimOrder:
+        now = self.now()
+        order, info = self._draft(account, f, order_id, extra, now)
+        problem = self._validate(account, order, info, tp, sl, order_id, now)
+        if problem is not None:
+            return self._reject(order, *problem)
 
         # Accepted: file it (and its legs), then let it execute if it can.
         members = self._build_group(order, tp, sl, now)

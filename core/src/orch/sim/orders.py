@@ -18,7 +18,7 @@ from attrs import define, field, frozen
 
 from orch.models import (Fill, Instrument, Order, OrderClass, OrderStatus, OrderType, Side, TimeInForce)
 
-__all__ = ["EventKind", "OrderEvent", "RejectCode", "SimError", "SimFill", "SimOrder"]
+__all__ = ["EventKind", "OrderEvent", "OrderPreview", "RejectCode", "SimError", "SimFill", "SimOrder"]
 
 
 class RejectCode(str, enum.Enum):
@@ -190,3 +190,21 @@ class OrderEvent:
     order: SimOrder
     fill: SimFill | None = None
     detail: Mapping[str, Any] = field(factory=dict)
+
+
+@frozen
+class OrderPreview:
+    """What :meth:`Engine.preview_order` found: whether the order would be accepted now and, if so, its
+    estimated price (the touch or the limit, marked up for spread-only fee models), quantity, value and
+    fee, the ``value`` in the ``currency`` it would settle in, and the buying power before it."""
+
+    accepted: bool
+    reject_code: RejectCode | None = None
+    reject_reason: str | None = None
+    price: Decimal | None = None
+    qty: Decimal | None = None
+    value: Decimal | None = None
+    currency: str | None = None
+    fee: Decimal = Decimal(0)
+    fee_currency: str | None = None
+    buying_power: Decimal | None = None

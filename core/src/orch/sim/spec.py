@@ -33,20 +33,19 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+import trio
 from attrs import field, frozen
 
 from orch.sim.engine import Engine, EngineConfig
 from orch.sim.faults import Faults
 
 if TYPE_CHECKING:
-    import trio
-
     from orch.sim.asgi import ASGIApp, ErrorResponder
     from orch.sim.fees import FeeModel
 
 __all__ = ["SimulatorSpec", "engine_factory"]
 
-TcpHandler = Callable[["trio.SocketStream"], Awaitable[None]]
+TcpHandler = Callable[[trio.SocketStream], Awaitable[None]]
 
 
 def _kind(instance: Any, attribute: Any, value: str) -> None:
