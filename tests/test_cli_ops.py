@@ -184,3 +184,15 @@ def test_restart_broker(env):
     first = env.run("restart", "broker", "memb")
     assert first.code == 0 and "memb: connected in" in first.stdout
     assert env.books["memb"].connects == 1
+
+
+def test_journal_and_history_live_under_orch_home_by_default(env):
+    env.config.write_text(env.config.read_text().replace(f'[journal]\npath = "{env.journal}"\n', ""))
+    assert "[journal]" not in env.config.read_text()
+    assert env.run("memb", "order", "buy", "AAPL", "1", "--paper").code == 0
+    assert env.run("shell", input="memb account\n").code == 0
+    home = env.root / "home"
+    assert (home / "journal.sqlite").exists() and not env.journal.exists()
+    bad_since = env.run("order", "history", "--since", "yesterdayish")
+    assert bad_since.code == 2 and len(bad_since.error_lines) == 1 and "--since" in bad_since.stderr
+    assert "AAPL" in env.run("order", "history").stdout

@@ -44,7 +44,7 @@ def order_line(order: Any) -> str:
     bits = [f"{order.broker}: {order.side.value} {qty_text(order.qty, order.notional)} "
             f"{order.instrument.symbol} {order.type.value}"]
     if order.limit_price is not None:
-        bits.append(f"limit {num(order.limit_price)}")
+        bits.append(f"@ {num(order.limit_price)}")
     if order.stop_price is not None:
         bits.append(f"stop {num(order.stop_price)}")
     if order.time_in_force is not None:
@@ -65,7 +65,7 @@ def entry_summary(entry: Any) -> list[str]:
     what = (f"{request.side.value} {qty_text(request.qty, request.notional)} {request.instrument.symbol} "
             f"{request.type.value}")
     if request.limit_price is not None:
-        what += f" limit {num(request.limit_price)}"
+        what += f" @ {num(request.limit_price)}"
     if request.stop_price is not None:
         what += f" stop {num(request.stop_price)}"
     lines = [f"{entry.client_order_id}  {entry.broker} [{entry.mode}]  {what}  {request.time_in_force.value}",

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from orch.cli.app import app
-from orch.cli.render import ms
+from orch.cli.render import ms, num
 from orch.cli.runner import Mode, mode_options, run_with_orchestrator
 from orch.errors import OrchError
 
@@ -145,7 +145,7 @@ async def _round_trip(orch: Any, mode: Mode, name: str, symbol: str | None) -> d
             quote = await step(f"quote {symbol}",
                                lambda: client.quote(orch.instrument(symbol)))
             if quote is not None:
-                steps[-1]["detail"] = f"bid {quote.bid} ask {quote.ask} last {quote.last}"
+                steps[-1]["detail"] = f"bid {num(quote.bid)} ask {num(quote.ask)} last {num(quote.last)}"
     return {"broker": name, "ok": all(s["ok"] for s in steps), "steps": steps}
 
 
