@@ -65,3 +65,19 @@ def test_times_are_reported_in_utc():
     clock = SimClock(wall=datetime(2024, 6, 4, 10, 0, tzinfo=timezone(timedelta(hours=-4))), frozen=True)
     assert clock.now() == ALL_OPEN
     assert clock.now().tzinfo is timezone.utc
+
+
+def test_a_clock_read_in_one_trio_run_stays_sane_in_the_next():
+    from trio.testing import MockClock
+
+    clock = SimClock(wall=ALL_OPEN)
+
+    async def read(sleep):
+        start = clock.now()
+        await trio.sleep(sleep)
+        return start, clock.now()
+
+    start, end = trio.run(read, 3600, clock=MockClock(autojump_threshold=0))
+    assert (start, end) == (ALL_OPEN, ALL_OPEN + timedelta(hours=1))
+    again, _ = trio.run(read, 0)  # a system clock with a different origin: no jump
+    assert timedelta(0) <= again - end < timedelta(minutes=1)

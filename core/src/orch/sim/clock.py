@@ -39,29 +39,34 @@ US_PREMARKET = datetime(2024, 6, 4, 12, 0, tzinfo=timezone.utc)
 
 
 class _TrioTime:
-    """Seconds from trio's clock inside a trio run, ``time.monotonic()`` outside one.
+    """Monotonic seconds that follow trio's clock inside a trio run and ``time.monotonic()`` outside.
 
-    Outside trio (a test thread talking to a simulator that runs in another thread) the value is shifted
-    by the last difference seen between the two clocks, so both sides agree while trio runs on its
-    system clock. Under a MockClock only calls made inside the run are meaningful, which is where a
-    mocked test makes them."""
+    Inside a run the value is trio's time plus an offset fixed at the run's first reading, so differences
+    within a run are exactly trio's (a MockClock drives them). The offset puts the value on the scale of
+    ``time.monotonic()`` plus ``skew``, the lead that virtual time has taken over real time so far; readings
+    from another thread, or in a later run, use the same scale, so the value never jumps back."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._token: object | None = None
-        self._delta = 0.0
+        self._offset = 0.0
+        self._skew = 0.0
 
     def __call__(self) -> float:
         try:
             now = trio.current_time()
             token = trio.lowlevel.current_trio_token()
         except RuntimeError:
-            return time.monotonic() + self._delta
+            with self._lock:
+                return time.monotonic() + self._skew
         with self._lock:
+            real = time.monotonic()
             if token is not self._token:
                 self._token = token
-                self._delta = now - time.monotonic()
-        return now
+                self._offset = real + self._skew - now
+            value = now + self._offset
+            self._skew = max(self._skew, value - real)
+            return value
 
 
 trio_time: Callable[[], float] = _TrioTime()

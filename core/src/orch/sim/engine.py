@@ -18,7 +18,8 @@ What it does:
 * events (:class:`~.orders.OrderEvent`) fanned out to trio memory channels (:meth:`Engine.subscribe`) and
   quotes to :meth:`Engine.subscribe_quotes`;
 * :meth:`Engine.step` re-evaluates resting orders at the current time (the runner calls it every
-  second); :meth:`Engine.advance` moves the clock and steps, for tests without trio.
+  second); :meth:`Engine.advance` moves the clock and steps, for tests without trio;
+* :meth:`Engine.preview_order` runs every check without placing (what-if / checkOrder endpoints).
 
 Every call is thread-safe and synchronous (no awaits), so an ASGI handler, a TCP handler and a test thread
 may all use one engine. Everything returned is a snapshot.

@@ -120,6 +120,9 @@ def _hypercorn_config(host: str, port: int) -> Any:
     config.accesslog = None
     config.errorlog = _server_log
     config.graceful_timeout = 0.5
+    # Real brokers keep idle connections for a minute or more; hypercorn's 5 s default would make tests on
+    # a MockClock see idle pooled connections closed under them whenever virtual time jumps.
+    config.keep_alive_timeout = 75
     return config
 
 
