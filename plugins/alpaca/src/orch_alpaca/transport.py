@@ -107,11 +107,13 @@ class Session(Protocol):
 @frozen
 class StreamPolicy:
     """``silence``: seconds without a frame before the connection is probed with a ping; ``probe``:
-    seconds the pong may take before the connection counts as dead. Backoff doubles from
+    seconds the pong may take before the connection counts as dead; ``quiet_periods``: how many silent
+    periods an answered ping excuses before the stream is replaced anyway. Backoff doubles from
     ``backoff_initial`` up to ``backoff_max``, with jitter, and resets once a session is streaming."""
 
     silence: float = 30.0
     probe: float = 10.0
+    quiet_periods: int = 1
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
 
@@ -157,15 +159,22 @@ async def run_stream(url: str, make_session: Callable[[], Session], deliver: Cal
             async with connect(url) as ws:
                 for message in session.start().send:
                     await ws.send_message(message)
+                quiet_periods = 0
                 while True:
                     frame = None
                     with trio.move_on_after(policy.silence):
                         frame = await ws.get_message()
                     if frame is None:
+                        quiet_periods += 1
+                        # A pong proves only the socket: the server's websocket layer answers pings even
+                        # when the feed behind it is dead. One answered probe buys one more quiet period.
+                        if quiet_periods > policy.quiet_periods:
+                            raise _Silent(f"no frame for {quiet_periods} x {policy.silence:g}s")
                         with trio.move_on_after(policy.probe):
                             await ws.ping()
                             continue
                         raise _Silent(f"no frame for {policy.silence:g}s and no answer to a ping")
+                    quiet_periods = 0
                     output = session.receive(frame)
                     for message in output.send:
                         await ws.send_message(message)
