@@ -19,7 +19,7 @@ from typing import Any
 import trio
 
 from orch.errors import OrchError
-from orch.models import Instrument, OrderRequest, OrderType, Side
+from orch.models import Instrument, Market, OrderRequest, OrderType, Side, TimeInForce
 
 Say = Callable[[str], None]
 
@@ -88,17 +88,19 @@ async def _orders(orch: Any, say: Say) -> int:
     say("== Routing and placing orders (each journaled before it is sent)")
     failures = 0
     for symbol, market, side, qty, key in DEMO_ORDERS:
+        if key == "forex_broker" and not orch.config.broker_routing.forex_broker:
+            say(f"   {symbol}: skipped (no forex broker installed; the IBKR or XTB plugin adds one)")
+            continue
         try:
             decision = orch.router().route(symbol)
         except OrchError as exc:
             say(f"   {symbol}: not routed ({exc})")
             continue
-        if key == "forex_broker" and not orch.config.broker_routing.forex_broker:
-            say(f"   {symbol}: skipped (no forex broker installed)")
-            continue
         say(f"   {symbol} is {decision.market.value} → {decision.broker} ({decision.rule})")
+        # Crypto venues have no trading day: good-till-cancelled is their usual time in force.
+        tif = TimeInForce.GTC if decision.market is Market.CRYPTO else TimeInForce.DAY
         request = OrderRequest(instrument=Instrument(symbol, decision.market), side=side, qty=qty,
-                               type=OrderType.MARKET)
+                               type=OrderType.MARKET, time_in_force=tif)
         try:
             result = await orch.place(request)
         except OrchError as exc:
@@ -166,10 +168,11 @@ def _history(orch: Any, say: Say) -> None:
 
 
 def _report(orch: Any, say: Say) -> None:
-    try:
-        from orch.report import build_report, render_report
-    except ImportError:
-        return
+    from orch.cli.report_cmd import _text, broker_report
+
+    entries, fills = orch.journal.history(), orch.journal.fills()
+    reports = [broker_report(name, [e for e in entries if e.broker == name], [f for f in fills if f.broker == name])
+               for name in sorted({e.broker for e in entries})]
     say("")
     say("== Execution report (slippage against the quote at submission; fees)")
-    say("   " + render_report(build_report(orch.journal)).replace("\n", "\n   "))
+    say("   " + _text(reports).replace("\n", "\n   "))

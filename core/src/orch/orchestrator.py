@@ -279,6 +279,13 @@ class Orchestrator:
             log.info("no reference quote for %s from %s: %s", instrument.symbol, client.name, mask(str(exc)))
             return None
 
+    def _risk_needs_position(self, client: BrokerClient, request: OrderRequest) -> bool:
+        """Only two rules look at the position; asking the broker on every order would cost a request."""
+        if self.config.risk.max_position_per_symbol is not None:
+            return True
+        features = getattr(client.settings, "features", None)
+        return request.side is Side.SELL and getattr(features, "short_selling", None) is False
+
     async def _position_qty(self, client: BrokerClient, instrument: Instrument) -> Decimal:
         try:
             positions = await client.positions()
@@ -300,7 +307,8 @@ class Orchestrator:
             request = attrs.evolve(request, instrument=instrument)
         name = client.name
         quote = await self._reference_quote(client, instrument)
-        position = await self._position_qty(client, instrument)
+        position = (await self._position_qty(client, instrument)
+                    if self._risk_needs_position(client, request) else Decimal(0))
         open_orders = len([e for e in self.journal.unresolved(name) if e.state.is_open])
         try:
             self.risk.check(name, request, quote=quote, position_qty=position, open_orders=open_orders,
