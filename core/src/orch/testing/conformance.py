@@ -536,46 +536,96 @@ class BrokerConformance:
                 f"reprs")
 
     async def _next_quote_after(self, stream: Any, instrument: Instrument, sim_time: Any, timeout: float) -> Any:
-        """The first streamed quote stamped at or after ``sim_time`` (earlier ones may sit buffered)."""
+        """The first streamed quote stamped after ``sim_time``: earlier ones may sit in buffers, and one
+        stamped at that very instant may have left before the fault did."""
         with trio.fail_after(timeout):
             async for quote in stream:
                 assert checks.same_instrument(quote.instrument, instrument), (
                     f"{self.broker}: streamed a quote for {quote.instrument.symbol}, subscribed {instrument.symbol}")
-                if quote.timestamp >= sim_time:
+                if quote.timestamp > sim_time:
                     return quote
         raise AssertionError(f"{self.broker}: the quote stream ended")
 
-    async def _watch_connections(self, h: Harness, start: int, window: float) -> tuple[list[Any], bool]:
-        """Connections the simulator sees during ``window`` seconds; stops early (storm=True) once
-        there are more than ``max_stream_connections``, so a storm cannot spin forever."""
+    async def _watch(self, h: Harness, count: Any, window: float) -> bool:
+        """Wait ``window`` seconds; stop early and return True (a storm) once ``count()`` exceeds
+        ``max_stream_connections``: on the autojump clock a reconnect loop without delays would never
+        let the window end."""
         def storm() -> bool:
-            return len(h.sim.connections_since(start)) > self.max_stream_connections
+            return count() > self.max_stream_connections
 
         with trio.move_on_after(window):
             await h.sim.wait_until(storm)
-        return h.sim.connections_since(start), storm()
+        return storm()
 
-    async def test_silent_quote_stream_reconnects(self, orch_harness: Harness, orch_clock: trio.testing.MockClock) -> None:
-        """A stream that stays connected but goes silent is detected and replaced by a new connection
-        within the window, without a reconnect storm, and quotes flow again once the simulator talks."""
+    async def _streaming(self, h: Harness, stream: Any, instrument: Instrument) -> Any:
+        with trio.fail_after(self.stream_first_quote_timeout):
+            first = await stream.__anext__()
+        checks.check_quote(first, self.broker, instrument, now=h.sim.now(), max_age=self.quote_max_age)
+        assert h.sim.connection_count() >= 1, (
+            f"{self.broker}: quotes streamed but the simulator saw no stream connection")
+        return first
+
+    async def test_silent_quote_stream_reconnects(self, orch_harness: Harness,
+                                                  orch_clock: trio.testing.MockClock) -> None:
+        """A stream connection that goes silent while staying open (black-holed: no data, pings
+        unanswered) is detected and replaced within the window, without a reconnect storm, and quotes
+        flow again on the same iterator."""
         h = orch_harness
         if not h.capabilities.stream_quotes:
             pytest.skip(f"{self.broker}: declares no stream_quotes")
         instrument = self.trade_instrument(h)
         async with aclosing(h.client.stream_quotes([instrument])) as stream:
-            with trio.fail_after(self.stream_first_quote_timeout):
-                first = await stream.__anext__()
-            checks.check_quote(first, self.broker, instrument, now=h.sim.now(), max_age=self.quote_max_age)
-            start = h.sim.connection_count()
-            assert start >= 1, f"{self.broker}: quotes streamed but the simulator saw no stream connection"
-            h.sim.silence_streams(True)
-            connections, storm = await self._watch_connections(h, start, self.stream_silence_window)
-            h.sim.silence_streams(False)
+            await self._streaming(h, stream, instrument)
+            attempts, connections = h.sim.attempt_count(), h.sim.connection_count()
+            silent_at = h.sim.now()
+            h.sim.stall_open_connections()
+            try:
+                with trio.move_on_after(self.stream_silence_window):
+                    quote = await self._next_quote_after(stream, instrument, silent_at,
+                                                         self.stream_silence_window + 1)
+                    checks.check_quote(quote, self.broker, instrument, now=h.sim.now(),
+                                       max_age=self.quote_max_age)
+                    tried = h.sim.attempts_since(attempts)
+                    assert len(tried) <= self.max_stream_connections, (
+                        f"{self.broker}: reconnect storm: {len(tried)} connection attempts after the stream "
+                        f"went silent")
+                    assert h.sim.connections_since(connections), (
+                        f"{self.broker}: fresh quotes without a new stream connection")
+                    return
+            finally:
+                h.sim.resume_network()
+            raise AssertionError(
+                f"{self.broker}: the stream connection went silent (no data, pings unanswered) and no fresh "
+                f"quote arrived within {self.stream_silence_window:g}s; new connections flowed normally "
+                f"({len(h.sim.attempts_since(attempts))} attempted)")
+
+    async def test_stalled_stream_handshake_is_retried(self, orch_harness: Harness,
+                                                       orch_clock: trio.testing.MockClock) -> None:
+        """After a drop, reconnecting to a server that accepts the connection but never answers the
+        handshake must time out and try again (a stuck handshake must not wedge the stream forever);
+        once the server answers, quotes flow again."""
+        h = orch_harness
+        if not h.capabilities.stream_quotes:
+            pytest.skip(f"{self.broker}: declares no stream_quotes")
+        instrument = self.trade_instrument(h)
+        async with aclosing(h.client.stream_quotes([instrument])) as stream:
+            await self._streaming(h, stream, instrument)
+            attempts = h.sim.attempt_count()
+            h.sim.stall_new_connections()
+            h.sim.drop_streams(after_messages=0)  # closes the open stream at its next message
+            try:
+                storm = await self._watch(h, lambda: len(h.sim.attempts_since(attempts)),
+                                          self.stream_silence_window)
+                tried = len(h.sim.attempts_since(attempts))
+            finally:
+                h.sim.drop_streams(None)
+                resumed = h.sim.now()
+                h.sim.resume_network()
             assert not storm, (f"{self.broker}: reconnect storm: more than {self.max_stream_connections} "
-                               f"connections while the stream was silent")
-            assert connections, (f"{self.broker}: the stream was silent for {self.stream_silence_window:g}s and "
-                                 f"no reconnect was attempted")
-            resumed = h.sim.now()
+                               f"connection attempts against a server that never answers the handshake")
+            assert tried >= 2, (
+                f"{self.broker}: {tried} connection attempt(s) in {self.stream_silence_window:g}s after the "
+                f"stream dropped: a handshake that is never answered must time out and be retried")
             quote = await self._next_quote_after(stream, instrument, resumed, self.stream_first_quote_timeout)
             checks.check_quote(quote, self.broker, instrument, now=h.sim.now(), max_age=self.quote_max_age)
 
@@ -591,8 +641,11 @@ class BrokerConformance:
                 await stream.__anext__()
             start = h.sim.connection_count()
             h.sim.drop_streams(after_messages=0)
-            connections, storm = await self._watch_connections(h, start, self.stream_drop_window)
-            h.sim.drop_streams(None)
+            try:
+                storm = await self._watch(h, lambda: len(h.sim.connections_since(start)), self.stream_drop_window)
+                connections = h.sim.connections_since(start)
+            finally:
+                h.sim.drop_streams(None)
             assert not storm, (f"{self.broker}: reconnect storm: more than {self.max_stream_connections} "
                                f"connections in {self.stream_drop_window:g}s of dropped streams")
             assert len(connections) >= 3, (

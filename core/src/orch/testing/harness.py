@@ -110,20 +110,42 @@ def load_with_simulator(broker: str) -> tuple[LoadedBroker, Any]:
     return loaded, spec
 
 
+def _single(group: BaseExceptionGroup) -> BaseException | None:
+    """The one exception inside nested groups, or None when there are several."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for sub in exc.exceptions:
+                walk(sub)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    return leaves[0] if len(leaves) == 1 else None
+
+
 @contextlib.asynccontextmanager
 async def open_harness(broker: str, *, connect: bool = True, host: str = "127.0.0.1") -> AsyncIterator[Harness]:
     """Start ``broker``'s simulator and (with ``connect``) connect a client to it; everything is closed
-    and stopped on exit."""
+    and stopped on exit. An error inside the block comes out as itself, not wrapped in the exception
+    group of the harness's nursery."""
     loaded, spec = load_with_simulator(broker)
-    async with trio.open_nursery() as nursery:
-        sim = await start(nursery, spec, host)
-        harness = Harness(loaded, sim, nursery)
-        try:
-            if connect:
-                harness.client = await harness.connect()
-                harness.conn = harness.connections[harness.client]
-            yield harness
-        finally:
-            with trio.CancelScope(shield=True):
-                await harness.aclose()
-            nursery.cancel_scope.cancel()
+    try:
+        async with trio.open_nursery() as nursery:
+            sim = await start(nursery, spec, host)
+            harness = Harness(loaded, sim, nursery)
+            try:
+                if connect:
+                    harness.client = await harness.connect()
+                    harness.conn = harness.connections[harness.client]
+                yield harness
+            finally:
+                with trio.CancelScope(shield=True):
+                    await harness.aclose()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        single = _single(group)
+        if single is None:
+            raise
+        raise single from None

@@ -8,7 +8,8 @@ clock), its simulated time, and the faults to inject. Nothing else in :mod:`orch
 Requests are counted by a :class:`~orch.sim.faults.Faults` subclass, because every simulator, HTTP or
 socket, asks its fault plan about each request before handling it (faulted ones included). Stream
 connections are counted by a thin wrapper around the simulator's own app (ASGI websocket scopes) or
-connection handler (TCP).
+connection handler (TCP). The plugin reaches the simulator through a :class:`~orch.testing.proxy.LoopbackProxy`
+(the config section points at the proxy), so the kit can also stall the network path itself.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 import attrs
 import trio
 from attrs import frozen
+
+from orch.testing.proxy import LoopbackProxy
 
 __all__ = ["Recorder", "RequestRecord", "SimulatorHandle", "start"]
 
@@ -44,11 +47,13 @@ class ConnectionRecord:
 
 
 class Recorder:
-    """Everything the simulator received, in order. ``changed`` wakes waiters on each new record."""
+    """Everything the simulator (and the proxy in front of it) received, in order. Listeners are called
+    on each new record."""
 
     def __init__(self) -> None:
         self.requests: list[RequestRecord] = []
         self.connections: list[ConnectionRecord] = []
+        self.attempts: list[Any] = []  # every TCP connection the proxy accepted
         self._listeners: list[Callable[[], None]] = []
 
     def on_change(self, listener: Callable[[], None]) -> Callable[[], None]:
@@ -65,6 +70,10 @@ class Recorder:
 
     def connection(self, kind: str, path: str) -> None:
         self.connections.append(ConnectionRecord(_now(), kind, path))
+        self._notify()
+
+    def attempt(self, connection: Any) -> None:
+        self.attempts.append(connection)
         self._notify()
 
 
@@ -117,9 +126,10 @@ def _count_tcp(make_handler: Callable[..., Any], recorder: Recorder) -> Callable
 class SimulatorHandle:
     """A running simulator as the conformance checks see it."""
 
-    def __init__(self, running: Any, recorder: Recorder) -> None:
+    def __init__(self, running: Any, recorder: Recorder, proxy: LoopbackProxy) -> None:
         self._running = running
         self.recorder = recorder
+        self.proxy = proxy
 
     # ------------------------------------------------------------------------------ where, what
 
@@ -133,8 +143,9 @@ class SimulatorHandle:
 
     @property
     def config(self) -> dict[str, Any]:
-        """A fresh copy of the broker's config section pointing at this simulator (with its keys)."""
-        return copy.deepcopy(dict(self._running.config))
+        """A fresh copy of the broker's config section pointing at this simulator, through the proxy
+        (with the simulator's keys)."""
+        return copy.deepcopy(dict(self._running.spec.config_for(self._running.host, self.proxy.port)))
 
     @property
     def running(self) -> Any:
@@ -169,6 +180,14 @@ class SimulatorHandle:
     def connections_since(self, index: int) -> list[ConnectionRecord]:
         return self.recorder.connections[index:]
 
+    def attempt_count(self) -> int:
+        """TCP connections the plugin opened towards the simulator (REST and streams alike), counted at
+        the proxy, so attempts that never got through a stalled path count too."""
+        return len(self.recorder.attempts)
+
+    def attempts_since(self, index: int) -> list[Any]:
+        return self.recorder.attempts[index:]
+
     async def wait_until(self, predicate: Callable[[], bool]) -> None:
         """Return once ``predicate()`` holds; it is re-checked after every request or connection."""
         while not predicate():
@@ -186,6 +205,19 @@ class SimulatorHandle:
     def inject_rate_limit(self, burst: int, retry_after: float | None = 1.0, status: int = 429) -> None:
         """The next ``burst`` requests are answered ``status`` with ``Retry-After``."""
         self._running.faults.set(rate_limit_burst=burst, retry_after=retry_after, rate_limit_status=status)
+
+    def stall_open_connections(self) -> None:
+        """Black-hole the connections open now: they stay open but nothing is forwarded either way
+        (websocket pings go unanswered). New connections flow normally."""
+        self.proxy.stall_open()
+
+    def stall_new_connections(self) -> None:
+        """Connections opened from now on are accepted and then hang (no handshake answer)."""
+        self.proxy.stall_new()
+
+    def resume_network(self) -> None:
+        """Every stalled connection flows again."""
+        self.proxy.resume()
 
     def silence_streams(self, silent: bool = True) -> None:
         """Stream connections stay open but the simulator sends nothing on them."""
@@ -208,7 +240,8 @@ class SimulatorHandle:
 
 async def start(nursery: trio.Nursery, spec: Any, host: str = "127.0.0.1") -> SimulatorHandle:
     """Serve ``spec`` (a :class:`orch.sim.spec.SimulatorSpec`) on a free loopback port in ``nursery``,
-    with request and connection recording, every trading session forced open."""
+    behind a proxy on another, with request and connection recording, every trading session forced
+    open."""
     from orch.sim.runner import start_simulator
 
     recorder = Recorder()
@@ -218,6 +251,8 @@ async def start(nursery: trio.Nursery, spec: Any, host: str = "127.0.0.1") -> Si
         spec = attrs.evolve(spec, tcp_handler=_count_tcp(spec.tcp_handler, recorder))
     running = await start_simulator(nursery, spec, host, 0,
                                     faults=_recording_faults(recorder, spec.fault_seed))
-    handle = SimulatorHandle(running, recorder)
+    proxy = LoopbackProxy(running.host, running.port, on_connect=recorder.attempt)
+    await proxy.start(nursery, host)
+    handle = SimulatorHandle(running, recorder, proxy)
     handle.open_markets()
     return handle
