@@ -174,3 +174,10 @@ class TestTheKitCatchesBreakage:
         with pytest.raises(AssertionError, match="no fresh quote"):
             await run_kit("test_silent_quote_stream_reconnects", autojump_clock, kit=Deaf())
 
+    async def test_a_mute_feed_kept_forever(self, autojump_clock):
+        class Patient(TestAlpacaConformance):
+            async def prepare(self, harness):
+                harness.conn.stream_policy = attrs.evolve(harness.conn.stream_policy, quiet_periods=10**6)
+
+        with pytest.raises(AssertionError, match="never reconnected"):
+            await run_kit("test_mute_quote_feed_is_replaced", autojump_clock, kit=Patient())

@@ -599,6 +599,34 @@ class BrokerConformance:
                 f"quote arrived within {self.stream_silence_window:g}s; new connections flowed normally "
                 f"({len(h.sim.attempts_since(attempts))} attempted)")
 
+    async def test_mute_quote_feed_is_replaced(self, orch_harness: Harness,
+                                               orch_clock: trio.testing.MockClock) -> None:
+        """The simulator stops sending on its stream connections while keeping them open (its websocket
+        layer still answers pings, as a real server's does when the feed behind it dies): the plugin
+        notices the mute feed and reconnects within the window, without a reconnect storm, and quotes
+        flow again once the feed speaks."""
+        h = orch_harness
+        if not h.capabilities.stream_quotes:
+            pytest.skip(f"{self.broker}: declares no stream_quotes")
+        instrument = self.trade_instrument(h)
+        async with aclosing(h.client.stream_quotes([instrument])) as stream:
+            await self._streaming(h, stream, instrument)
+            start = h.sim.connection_count()
+            h.sim.silence_streams(True)
+            try:
+                storm = await self._watch(h, lambda: len(h.sim.connections_since(start)),
+                                          self.stream_silence_window)
+                reconnects = len(h.sim.connections_since(start))
+            finally:
+                h.sim.silence_streams(False)
+            assert not storm, (f"{self.broker}: reconnect storm: more than {self.max_stream_connections} "
+                               f"connections while the feed was mute")
+            assert reconnects, (f"{self.broker}: the feed was mute for {self.stream_silence_window:g}s (the "
+                                f"connection open, pings answered) and the plugin never reconnected")
+            resumed = h.sim.now()
+            quote = await self._next_quote_after(stream, instrument, resumed, self.stream_first_quote_timeout)
+            checks.check_quote(quote, self.broker, instrument, now=h.sim.now(), max_age=self.quote_max_age)
+
     async def test_stalled_stream_handshake_is_retried(self, orch_harness: Harness,
                                                        orch_clock: trio.testing.MockClock) -> None:
         """After a drop, reconnecting to a server that accepts the connection but never answers the
