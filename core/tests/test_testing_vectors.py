@@ -85,8 +85,8 @@ def test_query_strings_from_full_urls_and_exact_parameters():
 
 
 def test_results_match_partially_with_decimals_by_value_and_instants():
-    wrong = {**PLACE, "result": {"$type": "Order", "qty": "11", "status": "filled", "created_at": "2026-11-24T15:31:00Z",
-                                 "no_such_field": 1}}
+    wrong = {**PLACE, "result": {"$type": "Order", "qty": "11", "status": "filled",
+                                 "created_at": "2026-11-24T15:31:00Z", "no_such_field": 1}}
     (vector,) = load_vectors(doc(wrong, context={"key": "k1"}))
     problems = vector_problems(vector, toy_build, toy_parse)
     assert problems == ["result.qty: expected 11, got 10", "result.status: expected 'filled', got 'new'",

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 import pytest
 import trio
-import trio.testing
+from trio.testing import MockClock
 
 from orch.config import secret_fields
 from orch.errors import (AuthError, InvalidOrder, NotSupported, OrderRejected, RateLimited,
@@ -40,6 +40,7 @@ from orch.errors import (AuthError, InvalidOrder, NotSupported, OrderRejected, R
 from orch.models import (Instrument, Market, Order, OrderClass, OrderFilter, OrderRef, OrderRequest,
                          OrderStatus, OrderType, Side, StopLoss, TakeProfit, TimeInForce)
 from orch.testing import checks
+from orch.testing.conformance_streams import QuoteStreamChecks
 from orch.testing.harness import Harness, open_harness, wrong_credentials
 
 __all__ = ["BrokerConformance"]
@@ -88,7 +89,7 @@ def _probe_request(capability: str, instrument: Instrument, price: Decimal) -> O
     return None
 
 
-class BrokerConformance:
+class BrokerConformance(QuoteStreamChecks):
     """Subclass with ``broker = "<entry-point name>"``. See the module docstring."""
 
     broker: ClassVar[str] = ""
@@ -119,22 +120,18 @@ class BrokerConformance:
     quote_max_age: ClassVar[float] = 120.0
     rate_limit_burst: ClassVar[int] = 2  # the default RetryPolicy makes 3 attempts
     retry_after: ClassVar[float] = 1.0
-    stream_first_quote_timeout: ClassVar[float] = 120.0
-    stream_silence_window: ClassVar[float] = 180.0
-    stream_drop_window: ClassVar[float] = 120.0
-    max_stream_connections: ClassVar[int] = 20  # in either window: more is a reconnect storm
     autojump_threshold: ClassVar[float] = 0.0
 
     # ------------------------------------------------------------------------------------ fixtures
 
     @pytest.fixture
-    def orch_clock(self) -> trio.testing.MockClock:
+    def orch_clock(self) -> MockClock:
         """Trio's mock clock for the whole test: simulator, limiter, retries and streams share it.
         pytest-trio takes the clock only from a test's own arguments, so every test names it."""
-        return trio.testing.MockClock(autojump_threshold=self.autojump_threshold)
+        return MockClock(autojump_threshold=self.autojump_threshold)
 
     @pytest.fixture
-    async def orch_harness(self, orch_clock: trio.testing.MockClock) -> Any:
+    async def orch_harness(self, orch_clock: MockClock) -> Any:
         if not self.broker:
             pytest.fail(f"{type(self).__name__} must set broker = '<plugin name>'")
         async with open_harness(self.broker) as harness:
@@ -210,7 +207,7 @@ class BrokerConformance:
 
     # ------------------------------------------------------------------------------------ tests
 
-    async def test_bad_credentials_are_an_auth_error(self, orch_harness: Harness, orch_clock: trio.testing.MockClock) -> None:
+    async def test_bad_credentials_are_an_auth_error(self, orch_harness: Harness, orch_clock: MockClock) -> None:
         """Refused keys surface as AuthError from connect (the broker's refusal, not a local guess),
         and are not retried into a lock-out."""
         h = orch_harness
@@ -224,7 +221,7 @@ class BrokerConformance:
         assert sent >= 1, f"{self.broker}: AuthError raised without asking the simulator"
         assert sent <= 3, f"{self.broker}: {sent} requests with refused keys (an AuthError must not be retried)"
 
-    async def test_account_and_positions_are_well_formed(self, orch_harness: Harness, orch_clock: trio.testing.MockClock) -> None:
+    async def test_account_and_positions_are_well_formed(self, orch_harness: Harness, orch_clock: MockClock) -> None:
         """Account: id, currency code, Decimal cash/equity/buying power, paper; positions: Decimal
         quantities, no zero positions, currency codes."""
         h = orch_harness
@@ -234,7 +231,7 @@ class BrokerConformance:
         for position in positions:
             checks.check_position(position, self.broker)
 
-    async def test_quotes_are_sane_and_fresh(self, orch_harness: Harness, orch_clock: trio.testing.MockClock) -> None:
+    async def test_quotes_are_sane_and_fresh(self, orch_harness: Harness, orch_clock: MockClock) -> None:
         """For each market the broker serves: bid ≤ ask, both positive Decimals, an aware timestamp
         close to the simulator's time."""
         h = orch_harness
@@ -246,7 +243,7 @@ class BrokerConformance:
         for instrument in instruments.values():
             await self.reference_quote(h, instrument)
 
-    async def test_market_order_fills(self, orch_harness: Harness, orch_clock: trio.testing.MockClock) -> None:
+    async def test_market_order_fills(self, orch_harness: Harness, orch_clock: MockClock) -> None:
         """A market buy is accepted with our client order id, fills completely within a bounded number
         of polls at a price near the quote, and the position grows by the quantity."""
         h = orch_harness
@@ -287,7 +284,7 @@ class BrokerConformance:
                 total += position.qty
         return total
 
-    async def test_limit_order_lifecycle(self, orch_harness: Harness, orch_clock: trio.testing.MockClock) -> None:
+    async def test_limit_order_lifecycle(self, orch_harness: Harness, orch_clock: MockClock) -> None:
         """A buy limit far below the market rests; it is found by client order id and by broker id, is
         listed among open orders, cancels, then reads back canceled and leaves the open list."""
         h = orch_harness
@@ -340,7 +337,7 @@ class BrokerConformance:
         still_open = [o.broker_order_id for o in await h.client.list_orders(OrderFilter(status="open"))]
         assert placed.broker_order_id not in still_open, f"{self.broker}: a canceled order is still listed open"
 
-    async def test_unknown_order_is_a_proven_absence(self, orch_harness: Harness, orch_clock: trio.testing.MockClock) -> None:
+    async def test_unknown_order_is_a_proven_absence(self, orch_harness: Harness, orch_clock: MockClock) -> None:
         """get_order for a client order id never used returns None: the proof of absence the journal
         needs before it may resend."""
         h = orch_harness
@@ -374,7 +371,8 @@ class BrokerConformance:
                 return name
         return None
 
-    async def test_unsupported_capability_is_refused_before_any_request(self, orch_harness: Harness, orch_clock: trio.testing.MockClock) -> None:
+    async def test_unsupported_capability_is_refused_before_any_request(self, orch_harness: Harness,
+                                                                        orch_clock: MockClock) -> None:
         """A request needing a capability the plugin does not declare raises NotSupported, from the
         client and from the plugin's own hook, and nothing reaches the simulator."""
         h = orch_harness
@@ -409,7 +407,7 @@ class BrokerConformance:
         assert not sent, (f"{self.broker}: refusing {probe} sent {len(sent)} request(s): "
                           f"{[f'{r.method} {r.path}' for r in sent]}")
 
-    async def test_unknown_symbol_is_unknown_instrument(self, orch_harness: Harness, orch_clock: trio.testing.MockClock) -> None:
+    async def test_unknown_symbol_is_unknown_instrument(self, orch_harness: Harness, orch_clock: MockClock) -> None:
         """A symbol the broker does not list: quote raises UnknownInstrument; an order for it is refused
         explicitly (UnknownInstrument or OrderRejected) and leaves no order behind."""
         h = orch_harness
@@ -427,7 +425,7 @@ class BrokerConformance:
         if h.capabilities.native_client_order_id:
             assert await h.client.get_order(OrderRef(client_order_id=coid, instrument=unknown)) is None
 
-    async def test_invalid_quantity_is_refused_locally(self, orch_harness: Harness, orch_clock: trio.testing.MockClock) -> None:
+    async def test_invalid_quantity_is_refused_locally(self, orch_harness: Harness, orch_clock: MockClock) -> None:
         """A negative quantity cannot even be expressed (OrderRequest refuses it); a quantity finer than
         the broker's lot size is refused by the plugin with InvalidOrder, and nothing is sent."""
         h = orch_harness
@@ -454,7 +452,7 @@ class BrokerConformance:
         sent = h.sim.requests_since(before)
         assert not sent, f"{self.broker}: refusing qty {self.invalid_qty} sent {len(sent)} request(s)"
 
-    async def test_rate_limit_burst_is_absorbed(self, orch_harness: Harness, orch_clock: trio.testing.MockClock) -> None:
+    async def test_rate_limit_burst_is_absorbed(self, orch_harness: Harness, orch_clock: MockClock) -> None:
         """A burst of 429s on idempotent calls is waited out (Retry-After honoured, no request sent
         early) and retried: every call succeeds and no RateLimited reaches the caller."""
         h = orch_harness
@@ -484,7 +482,8 @@ class BrokerConformance:
                         f"Retry-After {self.retry_after:g}s")
             h.sim.reset_faults()
 
-    async def test_secrets_never_leak(self, orch_harness: Harness, orch_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture) -> None:
+    async def test_secrets_never_leak(self, orch_harness: Harness, orch_clock: MockClock,
+                                      caplog: pytest.LogCaptureFixture) -> None:
         """Across a whole session at DEBUG (connect, account, quote, order, cancel, 429s, refused keys,
         errors), no credential appears in a log record, an error message, or the repr of the settings,
         the connection, the client or its metrics."""
@@ -534,156 +533,3 @@ class BrokerConformance:
             assert secret not in everything, (
                 f"{self.broker}: a credential ({secret[:3]}…, {len(secret)} chars) appears in logs, errors or "
                 f"reprs")
-
-    async def _next_quote_after(self, stream: Any, instrument: Instrument, sim_time: Any, timeout: float) -> Any:
-        """The first streamed quote stamped after ``sim_time``: earlier ones may sit in buffers, and one
-        stamped at that very instant may have left before the fault did."""
-        with trio.fail_after(timeout):
-            async for quote in stream:
-                assert checks.same_instrument(quote.instrument, instrument), (
-                    f"{self.broker}: streamed a quote for {quote.instrument.symbol}, subscribed {instrument.symbol}")
-                if quote.timestamp > sim_time:
-                    return quote
-        raise AssertionError(f"{self.broker}: the quote stream ended")
-
-    async def _watch(self, h: Harness, count: Any, window: float) -> bool:
-        """Wait ``window`` seconds; stop early and return True (a storm) once ``count()`` exceeds
-        ``max_stream_connections``: on the autojump clock a reconnect loop without delays would never
-        let the window end."""
-        def storm() -> bool:
-            return count() > self.max_stream_connections
-
-        with trio.move_on_after(window):
-            await h.sim.wait_until(storm)
-        return storm()
-
-    async def _streaming(self, h: Harness, stream: Any, instrument: Instrument) -> Any:
-        with trio.fail_after(self.stream_first_quote_timeout):
-            first = await stream.__anext__()
-        checks.check_quote(first, self.broker, instrument, now=h.sim.now(), max_age=self.quote_max_age)
-        assert h.sim.connection_count() >= 1, (
-            f"{self.broker}: quotes streamed but the simulator saw no stream connection")
-        return first
-
-    async def test_silent_quote_stream_reconnects(self, orch_harness: Harness,
-                                                  orch_clock: trio.testing.MockClock) -> None:
-        """A stream connection that goes silent while staying open (black-holed: no data, pings
-        unanswered) is detected and replaced within the window, without a reconnect storm, and quotes
-        flow again on the same iterator."""
-        h = orch_harness
-        if not h.capabilities.stream_quotes:
-            pytest.skip(f"{self.broker}: declares no stream_quotes")
-        instrument = self.trade_instrument(h)
-        async with aclosing(h.client.stream_quotes([instrument])) as stream:
-            await self._streaming(h, stream, instrument)
-            attempts, connections = h.sim.attempt_count(), h.sim.connection_count()
-            silent_at = h.sim.now()
-            h.sim.stall_open_connections()
-            try:
-                with trio.move_on_after(self.stream_silence_window):
-                    quote = await self._next_quote_after(stream, instrument, silent_at,
-                                                         self.stream_silence_window + 1)
-                    checks.check_quote(quote, self.broker, instrument, now=h.sim.now(),
-                                       max_age=self.quote_max_age)
-                    tried = h.sim.attempts_since(attempts)
-                    assert len(tried) <= self.max_stream_connections, (
-                        f"{self.broker}: reconnect storm: {len(tried)} connection attempts after the stream "
-                        f"went silent")
-                    assert h.sim.connections_since(connections), (
-                        f"{self.broker}: fresh quotes without a new stream connection")
-                    return
-            finally:
-                h.sim.resume_network()
-            raise AssertionError(
-                f"{self.broker}: the stream connection went silent (no data, pings unanswered) and no fresh "
-                f"quote arrived within {self.stream_silence_window:g}s; new connections flowed normally "
-                f"({len(h.sim.attempts_since(attempts))} attempted)")
-
-    async def test_mute_quote_feed_is_replaced(self, orch_harness: Harness,
-                                               orch_clock: trio.testing.MockClock) -> None:
-        """The simulator stops sending on its stream connections while keeping them open (its websocket
-        layer still answers pings, as a real server's does when the feed behind it dies): the plugin
-        notices the mute feed and reconnects within the window, without a reconnect storm, and quotes
-        flow again once the feed speaks."""
-        h = orch_harness
-        if not h.capabilities.stream_quotes:
-            pytest.skip(f"{self.broker}: declares no stream_quotes")
-        instrument = self.trade_instrument(h)
-        async with aclosing(h.client.stream_quotes([instrument])) as stream:
-            await self._streaming(h, stream, instrument)
-            start = h.sim.connection_count()
-            h.sim.silence_streams(True)
-            try:
-                storm = await self._watch(h, lambda: len(h.sim.connections_since(start)),
-                                          self.stream_silence_window)
-                reconnects = len(h.sim.connections_since(start))
-            finally:
-                h.sim.silence_streams(False)
-            assert not storm, (f"{self.broker}: reconnect storm: more than {self.max_stream_connections} "
-                               f"connections while the feed was mute")
-            assert reconnects, (f"{self.broker}: the feed was mute for {self.stream_silence_window:g}s (the "
-                                f"connection open, pings answered) and the plugin never reconnected")
-            resumed = h.sim.now()
-            quote = await self._next_quote_after(stream, instrument, resumed, self.stream_first_quote_timeout)
-            checks.check_quote(quote, self.broker, instrument, now=h.sim.now(), max_age=self.quote_max_age)
-
-    async def test_stalled_stream_handshake_is_retried(self, orch_harness: Harness,
-                                                       orch_clock: trio.testing.MockClock) -> None:
-        """After a drop, reconnecting to a server that accepts the connection but never answers the
-        handshake must time out and try again (a stuck handshake must not wedge the stream forever);
-        once the server answers, quotes flow again."""
-        h = orch_harness
-        if not h.capabilities.stream_quotes:
-            pytest.skip(f"{self.broker}: declares no stream_quotes")
-        instrument = self.trade_instrument(h)
-        async with aclosing(h.client.stream_quotes([instrument])) as stream:
-            await self._streaming(h, stream, instrument)
-            attempts = h.sim.attempt_count()
-            h.sim.stall_new_connections()
-            h.sim.drop_streams(after_messages=0)  # closes the open stream at its next message
-            try:
-                storm = await self._watch(h, lambda: len(h.sim.attempts_since(attempts)),
-                                          self.stream_silence_window)
-                tried = len(h.sim.attempts_since(attempts))
-            finally:
-                h.sim.drop_streams(None)
-                resumed = h.sim.now()
-                h.sim.resume_network()
-            assert not storm, (f"{self.broker}: reconnect storm: more than {self.max_stream_connections} "
-                               f"connection attempts against a server that never answers the handshake")
-            assert tried >= 2, (
-                f"{self.broker}: {tried} connection attempt(s) in {self.stream_silence_window:g}s after the "
-                f"stream dropped: a handshake that is never answered must time out and be retried")
-            quote = await self._next_quote_after(stream, instrument, resumed, self.stream_first_quote_timeout)
-            checks.check_quote(quote, self.broker, instrument, now=h.sim.now(), max_age=self.quote_max_age)
-
-    async def test_dropped_quote_stream_reconnects_with_backoff(self, orch_harness: Harness, orch_clock: trio.testing.MockClock) -> None:
-        """While the simulator closes every stream connection at once, the plugin keeps reconnecting
-        with growing delays (no storm); once it stops, quotes flow again."""
-        h = orch_harness
-        if not h.capabilities.stream_quotes:
-            pytest.skip(f"{self.broker}: declares no stream_quotes")
-        instrument = self.trade_instrument(h)
-        async with aclosing(h.client.stream_quotes([instrument])) as stream:
-            with trio.fail_after(self.stream_first_quote_timeout):
-                await stream.__anext__()
-            start = h.sim.connection_count()
-            h.sim.drop_streams(after_messages=0)
-            try:
-                storm = await self._watch(h, lambda: len(h.sim.connections_since(start)), self.stream_drop_window)
-                connections = h.sim.connections_since(start)
-            finally:
-                h.sim.drop_streams(None)
-            assert not storm, (f"{self.broker}: reconnect storm: more than {self.max_stream_connections} "
-                               f"connections in {self.stream_drop_window:g}s of dropped streams")
-            assert len(connections) >= 3, (
-                f"{self.broker}: only {len(connections)} reconnect(s) in {self.stream_drop_window:g}s of "
-                f"dropped streams (expected it to keep trying)")
-            gaps = [b.time - a.time for a, b in zip(connections, connections[1:])]
-            assert gaps[-1] >= 2 * gaps[0], (
-                f"{self.broker}: reconnect delays do not grow (first {gaps[0]:.2f}s, last {gaps[-1]:.2f}s): "
-                f"no backoff")
-            resumed = h.sim.now()
-            timeout = self.stream_first_quote_timeout + self.stream_drop_window
-            quote = await self._next_quote_after(stream, instrument, resumed, timeout)
-            checks.check_quote(quote, self.broker, instrument, now=h.sim.now(), max_age=self.quote_max_age)
