@@ -25,14 +25,6 @@ from orch_alpaca.transport import StreamPolicy
 class TestAlpacaConformance(BrokerConformance):
     broker = "alpaca"
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "orch_alpaca.transport.run_stream relies on trio-websocket's connect_timeout, which cannot end a "
-        "handshake the server never answers: the library starts its reader task before the handshake, and "
-        "after ConnectionTimeout that task keeps open_websocket's nursery (and the stream) waiting forever. "
-        "Fix: run each connection inside a trio.CancelScope whose deadline covers the handshake and the "
-        "subscription, lifted once the session is ready (verified to make this test pass)."))
-    async def test_stalled_stream_handshake_is_retried(self, orch_harness, orch_clock) -> None:
-        await super().test_stalled_stream_handshake_is_retried(orch_harness, orch_clock)
 
 
 # ---------------------------------------------------------------------------------- the kit's own net

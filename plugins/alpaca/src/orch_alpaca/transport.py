@@ -6,6 +6,7 @@ rate limiter, reconnects and maps network failures to BrokerUnavailable.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -114,6 +115,7 @@ class StreamPolicy:
     silence: float = 30.0
     probe: float = 10.0
     quiet_periods: int = 1
+    handshake: float = 15.0
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
 
@@ -156,32 +158,39 @@ async def run_stream(url: str, make_session: Callable[[], Session], deliver: Cal
     while True:
         session = make_session()
         try:
-            async with connect(url) as ws:
-                for message in session.start().send:
-                    await ws.send_message(message)
-                quiet_periods = 0
-                while True:
-                    frame = None
-                    with trio.move_on_after(policy.silence):
-                        frame = await ws.get_message()
-                    if frame is None:
-                        quiet_periods += 1
-                        # A pong proves only the socket: the server's websocket layer answers pings even
-                        # when the feed behind it is dead. One answered probe buys one more quiet period.
-                        if quiet_periods > policy.quiet_periods:
-                            raise _Silent(f"no frame for {quiet_periods} x {policy.silence:g}s")
-                        with trio.move_on_after(policy.probe):
-                            await ws.ping()
-                            continue
-                        raise _Silent(f"no frame for {policy.silence:g}s and no answer to a ping")
-                    quiet_periods = 0
-                    output = session.receive(frame)
-                    for message in output.send:
+            # trio-websocket starts its reader before the handshake, so its own connect timeout cannot end a
+            # handshake the server never answers: this scope's deadline covers handshake and subscription
+            # and is lifted once the session is ready.
+            with trio.CancelScope(deadline=trio.current_time() + policy.handshake) as setup:
+                async with connect(url) as ws:
+                    for message in session.start().send:
                         await ws.send_message(message)
-                    if session.ready:
-                        attempt = 0
-                    for item in output.items:
-                        await deliver(item)
+                    quiet_periods = 0
+                    while True:
+                        frame = None
+                        with trio.move_on_after(policy.silence):
+                            frame = await ws.get_message()
+                        if frame is None:
+                            quiet_periods += 1
+                            # A pong proves only the socket: the server's websocket layer answers pings even
+                            # when the feed behind it is dead. One answered probe buys one more quiet period.
+                            if quiet_periods > policy.quiet_periods:
+                                raise _Silent(f"no frame for {quiet_periods} x {policy.silence:g}s")
+                            with trio.move_on_after(policy.probe):
+                                await ws.ping()
+                                continue
+                            raise _Silent(f"no frame for {policy.silence:g}s and no answer to a ping")
+                        quiet_periods = 0
+                        output = session.receive(frame)
+                        for message in output.send:
+                            await ws.send_message(message)
+                        if session.ready:
+                            setup.deadline = math.inf
+                            attempt = 0
+                        for item in output.items:
+                            await deliver(item)
+            if setup.cancelled_caught:
+                raise _Silent(f"no answer to the handshake within {policy.handshake:g}s")
         except Exception as exc:
             if isinstance(exc, OrchError) and not isinstance(exc, BrokerUnavailable):
                 raise
