@@ -70,7 +70,8 @@ def test_errors_are_one_line_and_the_shell_goes_on(env):
               "memb order buy 'AAPL 1\n"
               "memb account\n")
     result = env.run("shell", input=script)
-    assert result.code == 0
+    # A script exits with its last failing line's code (the unbalanced quote: a usage error).
+    assert result.code == 2
     errors = result.error_lines
     assert len(errors) == 7, errors
     assert all(line.startswith("error: ") for line in errors)
@@ -92,7 +93,7 @@ def test_live_shell_requires_live_on_each_command(tmp_path, monkeypatch):
     result = env.run("shell", "--live", input="memb order buy AAPL 1 market\n"
                                                 "memb order buy AAPL 1 market --paper\n"
                                                 "memb order buy AAPL 1 market --live\n")
-    assert result.code == 0
+    assert result.code == 2  # the refused lines are usage errors
     assert len(result.error_lines) == 2 and "add --live" in result.error_lines[0]
     assert "--paper given but this shell runs with --live" in result.error_lines[1]
     assert [r[2:4] for r in env.rows()] == [("live", "filled")]
@@ -109,7 +110,7 @@ def test_halt_in_the_shell_stops_orders_until_resume(env):
                                     "memb order buy AAPL 1 --paper\n"
                                     "resume\n"
                                     "memb order buy AAPL 1 --paper\n")
-    assert result.code == 0
+    assert result.code == 1  # the order refused while halted
     [line] = result.error_lines
     assert "halted (stop everything)" in line
     assert len(env.books["memb"].placed) == 1

@@ -156,6 +156,24 @@ def plugin_entry(name: str) -> PluginEntry:
         raise PluginError(f"no broker plugin named '{name}' is installed (installed: {have})") from None
 
 
+# The brokers of the integration guide, each with the extra of the "orch" distribution that installs it:
+# a guide command naming one whose plugin is absent says how to get it instead of "no such command".
+GUIDE_BROKERS: Mapping[str, str] = MappingProxyType({
+    "alpaca": "alpaca", "binance": "binance", "ibkr": "ibkr", "trading212": "trading212", "xtb": "xtb",
+    "degiro": "degiro", "trade_republic": "trade-republic"})
+
+
+def missing_plugin_error(name: str) -> PluginError | None:
+    """The one-line error for a guide broker whose plugin is not installed; None for an installed plugin or
+    a name that is no guide broker."""
+    entries = _discover()
+    if name in entries or name not in GUIDE_BROKERS:
+        return None
+    have = ", ".join(entries) or "none"
+    return PluginError(f"the {name} broker plugin is not installed (installed: {have})",
+                       hint=f"install it with: pip install 'orch[{GUIDE_BROKERS[name]}]'")
+
+
 def is_unofficial(name: str) -> bool:
     """From metadata alone: does the plugin's distribution carry the ``orch-unofficial`` keyword?"""
     return plugin_entry(name).unofficial

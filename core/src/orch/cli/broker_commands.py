@@ -1,7 +1,7 @@
 """The standard commands under ``orch <broker> …`` (added by :mod:`orch.cli.broker_group`).
 
 \b
-  orch alpaca account | positions | balance | orders | permissions | limits
+  orch alpaca account (accounts) | positions | balance | orders | permissions | limits
   orch alpaca quote AAPL
   orch alpaca order buy AAPL 1 market --paper
   orch binance order buy BTCUSDT 0.01 limit 45000 --testnet
@@ -27,3 +27,10 @@ def add_standard_commands(group: click.Group, name: str) -> None:
                     make_quote_command(name), make_orders_command(name), make_order_group(name),
                     make_limits_command(name), make_permissions_command(name), test):
         group.add_command(command)
+
+
+def add_aliases(group: click.Group) -> None:
+    """Names the guide uses for standard commands, added after the plugin's own ``orch_commands`` so that a
+    plugin may still define them itself: the guide writes ``ibkr accounts`` ("managed accounts")."""
+    if "account" in group.commands and "accounts" not in group.commands:
+        group.add_command(group.commands["account"], "accounts")

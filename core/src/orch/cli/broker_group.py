@@ -64,6 +64,10 @@ class BrokerGroup(click.Group):
                     self.commands[n] = standard[n]
                 raise PluginError(f"plugin '{self.broker}' refused: orch_commands replaced standard "
                                   f"command(s) {', '.join(replaced)}")
+        if add_standard is not None:
+            from orch.cli.broker_commands import add_aliases
+
+            add_aliases(self)
         self._filled = True
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -64,6 +64,11 @@ class LazyGroup(click.Group):
             from orch.cli.broker_group import make_broker_group
 
             return make_broker_group(name)
+        from orch.plugins import missing_plugin_error
+
+        missing = missing_plugin_error(name)
+        if missing is not None and not ctx.resilient_parsing:
+            raise missing
         return None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

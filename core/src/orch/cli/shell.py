@@ -8,7 +8,8 @@ How: the trio loop runs in the main thread and owns the orchestrator; each line 
 from a worker thread, with the open orchestrator injected into the click context
 (:data:`orch.cli.runner.INJECTED`), and each command's async work hops back into the loop
 (``trio.from_thread.run``). Ctrl-C stops the running command, not the shell; ``exit``, ``quit`` or EOF
-(Ctrl-D) leave and close every connection. Errors print one line and the shell goes on.
+(Ctrl-D) leave and close every connection. Errors print one line and the shell goes on; a script read from
+stdin exits with the code of the last line that failed (0 when all succeeded).
 
 Interactive sessions get readline history (``shell_history`` in ``$ORCH_HOME`` or the user state
 directory, private to the user; a line holding a known secret is not kept) and tab completion of
@@ -125,7 +126,8 @@ def completions(root: click.Group, line_before: str, obj: AppContext | None = No
     if words[:1] == ["orch"] or words[:1] == ["help"]:
         words = words[1:]
     prefix = "" if not text or text[-1].isspace() else (words.pop() if words else "")
-    ctx = click.Context(root, info_name="orch", obj=obj or AppContext())
+    # Resilient: completing a word must never raise (e.g. a guide broker whose plugin is absent).
+    ctx = click.Context(root, info_name="orch", obj=obj or AppContext(), resilient_parsing=True)
     command: click.Command = root
     for word in words:
         if word.startswith("-") or not isinstance(command, click.Group):
@@ -134,7 +136,7 @@ def completions(root: click.Group, line_before: str, obj: AppContext | None = No
         if sub is None:
             return []
         command = sub
-        ctx = click.Context(sub, parent=ctx, info_name=word)
+        ctx = click.Context(sub, parent=ctx, info_name=word, resilient_parsing=True)
     names: list[str] = []
     if isinstance(command, click.Group) and not prefix.startswith("-"):
         names += command.list_commands(ctx)
@@ -217,7 +219,8 @@ async def _watch_interrupts(found: Injected) -> None:
 
 
 async def _session(root: click.Group, config: Any, live: bool, base_args: list[str], interactive: bool,
-                   obj: AppContext) -> None:
+                   obj: AppContext) -> int:
+    """Run lines until exit or EOF; the exit code of the last line that failed (0 if none did)."""
     import trio
 
     from orch.orchestrator import Orchestrator
@@ -226,6 +229,7 @@ async def _session(root: click.Group, config: Any, live: bool, base_args: list[s
         found = Injected(orch, trio.lowlevel.current_trio_token())
         prompt = ("orch[LIVE]> " if live else "orch> ") if interactive else ""
         history = _Readline(root, obj) if interactive else None
+        failed = 0
         if interactive:
             mode = "LIVE: real money" if live else "paper/testnet unless a command says --live"
             click.echo(f"orch shell ({mode}). Type help, or exit / Ctrl-D to leave.")
@@ -243,11 +247,14 @@ async def _session(root: click.Group, config: Any, live: bool, base_args: list[s
                         history.forget_secrets(line)
                     if line.strip().lstrip(">").strip() in ("exit", "quit"):
                         break
-                    await trio.to_thread.run_sync(run_line, root, found, base_args, line)
+                    code = await trio.to_thread.run_sync(run_line, root, found, base_args, line)
+                    if code:
+                        failed = code
                 nursery.cancel_scope.cancel()
         finally:
             if history is not None:
                 history.save()
+        return failed
 
 
 @click.command("shell")
@@ -277,4 +284,8 @@ def shell_command(ctx: click.Context, live: bool) -> None:
     if state.as_json:
         base_args.append("--json")
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    trio.run(_session, cli, config, live, base_args, interactive, state)
+    failed = trio.run(_session, cli, config, live, base_args, interactive, state)
+    # A script (`orch shell < lines.txt`) tells its caller whether every line succeeded, as `sh` would
+    # with set -e in mind; at a terminal the user has seen each error already.
+    if failed and not interactive:
+        raise click.exceptions.Exit(failed)

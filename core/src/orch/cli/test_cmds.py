@@ -155,6 +155,11 @@ async def _round_trip(orch: Any, mode: Mode, name: str, symbol: str | None) -> d
 @mode_options
 def test_broker_command(name: str, symbol: str | None, mode: Mode) -> None:
     """Connect, fetch the account and a quote, timing each round trip."""
+    from orch.plugins import missing_plugin_error
+
+    missing = missing_plugin_error(name)
+    if missing is not None:
+        raise missing
     result = run_with_orchestrator(lambda orch: _round_trip(orch, mode, name, symbol), mode=mode)
     lines = [f"{name}: {'ok' if result['ok'] else 'FAILED'}"]
     for s in result["steps"]:
@@ -181,6 +186,11 @@ class TestGroup(click.Group):
 
         if name in installed_broker_names():
             return make_broker_test_group(name)
+        from orch.plugins import missing_plugin_error
+
+        missing = missing_plugin_error(name)
+        if missing is not None and not ctx.resilient_parsing:
+            raise missing
         return None
 
 
