@@ -1,0 +1,84 @@
+"""Moving bytes for the DEGIRO plugin: one httpx client with the browser-like headers, the proxy the
+settings ask for, the rate limiter charged before every request, and network failures mapped to
+BrokerUnavailable. DEGIRO's rules are in :mod:`orch_degiro.protocol`; sessions and re-login in
+:mod:`orch_degiro.connection`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from orch.errors import BrokerUnavailable
+
+from orch_degiro import protocol
+from orch_degiro.protocol import HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    from orch.resilience.limiter import RateLimiter
+
+log = logging.getLogger("orch.broker.degiro")
+
+
+class SessionExpired(Exception):
+    """A session call answered 401: the connection logs in again (once) and repeats the call."""
+
+
+class HttpSession:
+    """Sends :class:`~orch_degiro.protocol.HttpRequest` values. Cookies are not kept between calls (the
+    session id goes along explicitly, so a stale cookie can never stand in for the current session)."""
+
+    def __init__(self, *, limiter: RateLimiter, timeout: float, proxy: str | None = None,
+                 broker: str = protocol.BROKER, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._limiter = limiter
+        self._broker = broker
+        # Redirects stay off: a redirect to a login page would otherwise look like a success.
+        self._client = httpx.AsyncClient(timeout=timeout, transport=transport, proxy=proxy, follow_redirects=False,
+                                         headers=dict(protocol.BROWSER_HEADERS))
+
+    async def send(self, request: HttpRequest, *, session_id: str | None = None,
+                   int_account: int | None = None) -> HttpResponse:
+        """Send ``request`` (with the session where its endpoint wants it); any HTTP status comes back."""
+        url, params, cookies = request.url, dict(request.params), {}
+        if request.session is not None:
+            if session_id is None:
+                raise SessionExpired("no session")
+            url, params, cookies = protocol.with_session(request, session_id, int_account)
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())} if cookies else None
+        await self._limiter.acquire(1, order=request.is_order)
+        try:
+            answer = await self._client.request(request.method, url, params=params or None, content=request.body,
+                                                headers=headers)
+        except httpx.TimeoutException:
+            raise BrokerUnavailable(f"timed out on {request.method} {_path(request.url)}", broker=self._broker,
+                                    hint="the request may have reached DEGIRO") from None
+        except httpx.TransportError:
+            raise BrokerUnavailable(f"cannot reach {_host(request.url)} ({type(exc).__name__})",
+                                    broker=self._broker) from None
+        self._client.cookies.clear()
+        return HttpResponse(answer.status_code, {k.lower(): v for k, v in answer.headers.items()}, answer.content)
+
+    async def call(self, request: HttpRequest, *, session_id: str | None = None,
+                   int_account: int | None = None) -> Any:
+        """Send; return the decoded JSON (None when empty) or raise the orch error (SessionExpired on 401)."""
+        response = await self.send(request, session_id=session_id, int_account=int_account)
+        if response.status == 401 and request.session is not None:
+            raise SessionExpired(request.url)
+        if not 200 <= response.status < 300:
+            raise protocol.error_for(request, response, broker=self._broker)
+        if not response.body.strip():
+            return None
+        return protocol.parse_json(response, broker=self._broker)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _path(url: str) -> str:
+    return "/" + url.split("://", 1)[-1].partition("/")[2]
+
+
+def _host(url: str) -> str:
+    return url.split("://", 1)[-1].partition("/")[0]
