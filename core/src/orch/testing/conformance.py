@@ -176,9 +176,31 @@ class BrokerConformance(QuoteStreamChecks):
         return next((tif for tif in preferred if tif in supported), next(iter(sorted(supported))))
 
     async def reference_quote(self, harness: Harness, instrument: Instrument) -> Any:
+        """The broker's quote; for a broker declaring no quotes (``Capabilities.quotes = False``), its
+        refusal is checked and the simulator's own market quote stands in as the reference price."""
+        if not harness.capabilities.quotes:
+            await self.check_quote_refused(harness, instrument)
+            return harness.sim.quote(self.simulator_symbol(instrument), self.broker, instrument)
         quote = await harness.client.quote(instrument)
         checks.check_quote(quote, self.broker, instrument, now=harness.sim.now(), max_age=self.quote_max_age)
         return quote
+
+    def simulator_symbol(self, instrument: Instrument) -> str:
+        """The simulator market's symbol for ``instrument`` (override when the plugin's symbols differ from
+        :mod:`orch.sim`'s)."""
+        return instrument.symbol
+
+    async def check_quote_refused(self, harness: Harness, instrument: Instrument) -> None:
+        """A broker without quotes refuses them with NotSupported, from the client and from the plugin's own
+        hook, and sends nothing."""
+        before = harness.sim.request_count()
+        with pytest.raises(NotSupported):
+            await harness.client.quote(instrument)
+        with pytest.raises(NotSupported):
+            await harness.hook("orch_quote")(harness.conn, instrument)
+        sent = harness.sim.requests_since(before)
+        assert not sent, (f"{self.broker}: refusing a quote sent {len(sent)} request(s): "
+                          f"{[f'{r.method} {r.path}' for r in sent]}")
 
     async def wait_for_status(self, harness: Harness, ref: OrderRef, wanted: set[OrderStatus],
                               *, allowed: set[OrderStatus]) -> Order:
@@ -233,15 +255,17 @@ class BrokerConformance(QuoteStreamChecks):
 
     async def test_quotes_are_sane_and_fresh(self, orch_harness: Harness, orch_clock: MockClock) -> None:
         """For each market the broker serves: bid ≤ ask, both positive Decimals, an aware timestamp
-        close to the simulator's time."""
+        close to the simulator's time. A broker declaring no quotes must refuse them (NotSupported)
+        without sending anything."""
         h = orch_harness
-        if not h.capabilities.quotes:
-            pytest.skip(f"{self.broker}: declares no quotes")
         instruments = self.instruments(h)
         if not instruments:
             pytest.skip(f"{self.broker}: no symbol configured for any market it serves")
         for instrument in instruments.values():
-            await self.reference_quote(h, instrument)
+            if h.capabilities.quotes:
+                await self.reference_quote(h, instrument)
+            else:
+                await self.check_quote_refused(h, instrument)
 
     async def test_market_order_fills(self, orch_harness: Harness, orch_clock: MockClock) -> None:
         """A market buy is accepted with our client order id, fills completely within a bounded number

@@ -163,6 +163,11 @@ class SimulatorHandle:
     def quote_mid(self, symbol: str) -> Any:
         return self._running.engine.quote(symbol).mid
 
+    def quote(self, symbol: str, broker: str, instrument: Any) -> Any:
+        """The simulated market's own quote for ``symbol`` as an orch Quote (the reference price for
+        brokers whose API has no quotes)."""
+        return self._running.engine.quote(symbol).to_model(broker, instrument)
+
     # ------------------------------------------------------------------------------ counting
 
     def request_count(self) -> int:

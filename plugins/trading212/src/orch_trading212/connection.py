@@ -1,0 +1,351 @@
+"""One connected Trading 212 account: each operation composes the local rules, the ticker mapping, a
+request from :mod:`orch_trading212.protocol`, the transport and the parser.
+
+Trading 212 has no client order id and placement is not idempotent, so the connection remembers what it
+sent under orch's client order id (ticker, signed quantity, type, prices, the server time it left). A
+lookup by client order id then searches the active orders and the order history for that order and says
+so in ``raw_status``; a lookup this process cannot match (it did not send the order) is "cannot tell"
+(BrokerUnavailable), never "absent".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import httpx
+import trio
+
+from orch.context import ConnectContext
+from orch.errors import (BrokerError, BrokerUnavailable, ConfigError, NotSupported, OrderNotFound,
+                         ProtocolError)
+from orch.models import (Account, Fill, Instrument, Order, OrderFilter, OrderRef, OrderRequest, OrderType,
+                         Position, Quote)
+
+from orch_trading212 import protocol, rules, symbols
+from orch_trading212.protocol import Credentials
+from orch_trading212.settings import DEMO_URL, Trading212Settings, resolve_base_url
+
+CATALOG_TTL = 600.0  # Trading 212 refreshes instruments every 10 minutes
+SCHEDULE_TTL = 3600.0
+MAX_HISTORY_PAGES = 20
+# An order sent at server time T shows createdAt within this window (clock resolution, queueing).
+MATCH_BEFORE = timedelta(seconds=5)
+MATCH_AFTER = timedelta(minutes=5)
+MATCH_NOTE = "matched by ticker, quantity, type and time; Trading 212 has no client order id"
+
+
+@attrs.frozen
+class Intent:
+    """What this process sent under a client order id."""
+
+    ticker: str
+    quantity: Decimal  # signed: negative sells
+    type: OrderType
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    sent_at: datetime  # server clock
+
+
+class Trading212Connection:
+    """What ``orch_connect`` returns. ``http_transport`` lets tests swap the wire."""
+
+    def __init__(self, settings: Trading212Settings, context: ConnectContext, *,
+                 http_transport: httpx.AsyncBaseTransport | None = None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.broker = context.broker
+        self.logger = context.logger
+        if not settings.api_key.is_set:
+            from orch.config import env_var_name
+
+            raise ConfigError("is not set", path=f"brokers.{self.broker}.api_key",
+                              hint=f"set it in the config or {env_var_name(self.broker, 'api_key')}")
+        self.base_url = resolve_base_url(settings, live=context.live, broker=self.broker, logger=self.logger)
+        self.practice = settings.practice
+        self.credentials = Credentials(settings.api_key, settings.secret_key)
+        if self.credentials.scheme == "legacy":
+            self.logger.info("%s: no secret_key: using the legacy API-key header (Trading 212 now issues key "
+                             "and secret pairs)", self.broker)
+        self.http = protocol_session(self, context, http_transport, wall_clock)
+        self._catalog: dict[str, symbols.InstrumentMeta] = {}
+        self._catalog_at: float | None = None
+        self._catalog_lock = trio.Lock()
+        self._schedules: dict[int, Any] | None = None
+        self._schedules_at: float | None = None
+        self._summary: tuple[float, Any] | None = None
+        self._currency = "EUR"
+        self._intents: dict[str, Intent] = {}
+        self._ids: dict[str, str] = {}  # client order id -> Trading 212 order id
+
+    def __repr__(self) -> str:
+        mode = "practice" if self.practice else "LIVE"
+        return f"<Trading212Connection {self.broker} {mode} {self.base_url} auth={self.credentials.scheme}>"
+
+    async def open(self) -> Trading212Connection:
+        """Prove the key works (AuthError otherwise); the summary is kept for the first account() call,
+        since the endpoint allows one request per 5 s."""
+        data = await self.http.call(protocol.account_summary())
+        self._remember_summary(data)
+        return self
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def _remember_summary(self, data: Any) -> None:
+        if isinstance(data, dict) and data.get("currency"):
+            self._currency = str(data["currency"])
+        self._summary = (trio.current_time(), data)
+
+    # ----------------------------------------------------------------------------- metadata
+
+    async def catalog(self) -> dict[str, symbols.InstrumentMeta]:
+        """Instruments metadata, cached for 10 minutes (the endpoint allows one call per 50 s)."""
+        async with self._catalog_lock:
+            now = trio.current_time()
+            if self._catalog_at is None or now - self._catalog_at > CATALOG_TTL:
+                try:
+                    self._catalog = protocol.parse_instruments(await self.http.call(protocol.instruments()),
+                                                               broker=self.broker)
+                    self._catalog_at = now
+                except BrokerError:
+                    if self._catalog_at is None:
+                        raise
+                    self.logger.warning("%s: instruments refresh failed; using the cached list", self.broker)
+            return self._catalog
+
+    async def schedules(self) -> dict[int, Any]:
+        now = trio.current_time()
+        if self._schedules is None or self._schedules_at is None or now - self._schedules_at > SCHEDULE_TTL:
+            self._schedules = protocol.parse_exchanges(await self.http.call(protocol.exchanges()), broker=self.broker)
+            self._schedules_at = now
+        return self._schedules
+
+    async def ticker(self, instrument: Instrument) -> str:
+        return symbols.resolve(instrument, await self.catalog(), broker=self.broker)
+
+    async def market_open(self, instrument: Instrument, *, extended: bool = False) -> bool | None:
+        """From the exchange working schedules: is the instrument's market open now (server time)?"""
+        ticker = await self.ticker(instrument)
+        meta = (await self.catalog())[ticker]
+        schedule = (await self.schedules()).get(meta.working_schedule_id) if meta.working_schedule_id else None
+        if schedule is None:
+            return None
+        now = datetime.fromtimestamp(self.http.server_time(), timezone.utc)
+        return protocol.is_open(schedule[1], now, extended=extended)
+
+    # ----------------------------------------------------------------------------- account
+
+    async def account(self) -> Account:
+        cached, self._summary = self._summary, None
+        if cached is not None and trio.current_time() - cached[0] < 5.0:
+            data = cached[1]
+        else:
+            data = await self.http.call(protocol.account_summary())
+            self._remember_summary(data)
+            self._summary = None
+        return protocol.parse_account(data, paper=self.practice, broker=self.broker)
+
+    async def positions(self) -> list[Position]:
+        data = await self.http.call(protocol.list_positions())
+        if not isinstance(data, list):
+            raise ProtocolError("expected a list of positions", broker=self.broker)
+        catalog = self._catalog  # positions carry their instrument; no metadata call needed
+        return [protocol.parse_position(item, catalog, account_currency=self._currency, broker=self.broker)
+                for item in data]
+
+    # ----------------------------------------------------------------------------- orders
+
+    async def place_order(self, request: OrderRequest) -> Order:
+        rules.check_order(request, self.settings, broker=self.broker)
+        ticker = await self.ticker(request.instrument)
+        wire = protocol.place_order(request, ticker)
+        if request.client_order_id:
+            self._intents[request.client_order_id] = Intent(
+                ticker, protocol.signed_quantity(request), request.type, request.limit_price, request.stop_price,
+                datetime.fromtimestamp(self.http.server_time(), timezone.utc))
+        data = await self.http.call(wire)
+        try:
+            order = protocol.parse_order(data or {}, self._catalog, broker=self.broker,
+                                         instrument=request.instrument)
+        except ProtocolError as exc:
+            # Trading 212 accepted the order (2xx) but its answer is unreadable: the order exists.
+            raise BrokerUnavailable(f"order accepted but its answer was unreadable ({exc.message})",
+                                    broker=self.broker) from exc
+        order = attrs.evolve(order, client_order_id=request.client_order_id)
+        if request.client_order_id:
+            self._ids[request.client_order_id] = order.broker_order_id
+        return order
+
+    def _known_id(self, ref: OrderRef) -> str | None:
+        if ref.broker_order_id is not None:
+            return ref.broker_order_id
+        return self._ids.get(ref.client_order_id) if ref.client_order_id else None
+
+    async def _history_ticker(self, ref: OrderRef) -> str | None:
+        if ref.client_order_id and ref.client_order_id in self._intents:
+            return self._intents[ref.client_order_id].ticker
+        if ref.instrument is None:
+            return None
+        try:
+            return await self.ticker(ref.instrument)
+        except BrokerError:
+            return None
+
+    async def _history(self, ticker: str | None, stop: Callable[[Order], bool] | None = None,
+                       limit: int | None = None):
+        """Order history pages, newest first, until ``stop(order)`` or ``limit`` orders. Yields
+        (order, fill) pairs; raises BrokerUnavailable when the page budget ends before the history does."""
+        request: protocol.HttpRequest | None = protocol.history_orders(ticker=ticker)
+        seen = 0
+        for _ in range(MAX_HISTORY_PAGES):
+            if request is None:
+                return
+            page = protocol.parse_history_orders(await self.http.call(request), self._catalog, broker=self.broker)
+            for order, fill in page.items:
+                yield order, fill
+                seen += 1
+                if (stop is not None and stop(order)) or (limit is not None and seen >= limit):
+                    return
+            request = protocol.next_page(page.next_path)
+        if request is not None:
+            raise BrokerUnavailable(f"order history longer than {MAX_HISTORY_PAGES} pages; cannot tell",
+                                    broker=self.broker)
+
+    async def _in_history(self, order_id: str, ticker: str | None) -> Order | None:
+        async for order, _ in self._history(ticker):
+            if order.broker_order_id == order_id:
+                return order
+        return None
+
+    async def get_order(self, ref: OrderRef) -> Order | None:
+        order_id = self._known_id(ref)
+        if order_id is not None:
+            found = await self._by_id(order_id, ref)
+        elif ref.client_order_id in self._intents:
+            found = await self._match(ref.client_order_id, self._intents[ref.client_order_id])
+        else:
+            raise BrokerUnavailable(
+                f"cannot look up {ref.client_order_id!r}: Trading 212 has no client order ids and this process "
+                "did not send it", broker=self.broker,
+                hint="find it with `orch trading212 orders`/history by ticker, quantity and time")
+        if found is not None and ref.client_order_id:
+            found = attrs.evolve(found, client_order_id=ref.client_order_id)
+        return found
+
+    async def _by_id(self, order_id: str, ref: OrderRef) -> Order | None:
+        try:
+            data = await self.http.call(protocol.get_order(order_id))
+            return protocol.parse_order(data, self._catalog, broker=self.broker, instrument=ref.instrument)
+        except OrderNotFound:
+            pass  # not pending: filled, cancelled and rejected orders are in the history
+        found = await self._in_history(order_id, await self._history_ticker(ref))
+        if found is not None and ref.instrument is not None:
+            found = attrs.evolve(found, instrument=ref.instrument)
+        return found
+
+    def _matches(self, order: Order, intent: Intent, claimed: set[str]) -> bool:
+        if order.broker_order_id in claimed or order.type is not intent.type:
+            return False
+        ticker = order.instrument.broker_ids.get(self.broker)
+        if ticker != intent.ticker:
+            return False
+        signed = order.qty if order.side.value == "buy" else -(order.qty or 0)
+        if signed != intent.quantity:
+            return False
+        if intent.limit_price is not None and order.limit_price != intent.limit_price:
+            return False
+        if intent.stop_price is not None and order.stop_price != intent.stop_price:
+            return False
+        created = order.created_at
+        return created is None or intent.sent_at - MATCH_BEFORE <= created <= intent.sent_at + MATCH_AFTER
+
+    async def _match(self, coid: str, intent: Intent) -> Order | None:
+        """The order this process sent as ``coid``, found among active orders, then the history."""
+        claimed = {oid for other, oid in self._ids.items() if other != coid}
+        active = protocol.parse_orders(await self.http.call(protocol.list_orders()), self._catalog,
+                                       broker=self.broker)
+        candidates = [o for o in active if self._matches(o, intent, claimed)]
+        if not candidates:
+            def older(order: Order) -> bool:
+                return order.created_at is not None and order.created_at < intent.sent_at - MATCH_BEFORE
+
+            async for order, _ in self._history(intent.ticker, stop=older):
+                if self._matches(order, intent, claimed):
+                    candidates.append(order)
+        if not candidates:
+            return None
+        # The earliest match after the send is ours; later twins would be other sends.
+        candidates.sort(key=lambda o: (o.created_at is None, o.created_at, int(o.broker_order_id)))
+        chosen = candidates[0]
+        self._ids[coid] = chosen.broker_order_id
+        self.logger.info("%s: order %s found as Trading 212 order %s (%s)", self.broker, coid,
+                         chosen.broker_order_id, MATCH_NOTE)
+        return attrs.evolve(chosen, raw_status=f"{chosen.raw_status} ({MATCH_NOTE})")
+
+    async def cancel_order(self, ref: OrderRef) -> Order | None:
+        order_id = self._known_id(ref)
+        if order_id is None:
+            found = await self.get_order(ref)
+            if found is None:
+                raise OrderNotFound(f"no order matches {ref.client_order_id!r}", broker=self.broker)
+            order_id = found.broker_order_id
+        data = await self.http.call(protocol.cancel_order(order_id))
+        if data:
+            return protocol.parse_order(data, self._catalog, broker=self.broker, instrument=ref.instrument)
+        return None
+
+    async def list_orders(self, filter: OrderFilter) -> list[Order]:
+        ticker = await self.ticker(filter.instrument) if filter.instrument is not None else None
+        orders: list[Order] = []
+        if filter.status in ("open", "all"):
+            active = protocol.parse_orders(await self.http.call(protocol.list_orders()), self._catalog,
+                                           broker=self.broker)
+            orders += [o for o in active if ticker is None or o.instrument.broker_ids.get(self.broker) == ticker]
+        if filter.status in ("closed", "all"):
+            def done(order: Order) -> bool:
+                return filter.since is not None and order.created_at is not None and order.created_at < filter.since
+
+            async for order, _ in self._history(ticker, stop=done, limit=filter.limit):
+                if order.status.is_final and not done(order):
+                    orders.append(order)
+        if filter.since is not None:
+            orders = [o for o in orders if o.created_at is None or o.created_at >= filter.since]
+        orders.sort(key=lambda o: (o.created_at is not None, o.created_at), reverse=True)
+        return orders[:filter.limit]
+
+    async def list_fills(self, since: datetime | None, instrument: Instrument | None) -> list[Fill]:
+        ticker = await self.ticker(instrument) if instrument is not None else None
+        fills: list[Fill] = []
+
+        def older(order: Order) -> bool:
+            return since is not None and order.created_at is not None and order.created_at < since
+
+        async for order, fill in self._history(ticker, stop=older):
+            if fill is not None and (since is None or fill.timestamp >= since):
+                fills.append(fill if instrument is None else attrs.evolve(fill, instrument=instrument))
+        fills.sort(key=lambda f: f.timestamp)
+        return fills
+
+    # ----------------------------------------------------------------------------- market data
+
+    async def quote(self, instrument: Instrument) -> Quote:
+        raise NotSupported("quotes", "Trading 212's API has no quotes or market data", broker=self.broker,
+                           hint="route quotes to another broker (orch picks one that has them); the only price "
+                                "Trading 212 gives is a held position's currentPrice")
+
+
+def protocol_session(conn: Trading212Connection, context: ConnectContext,
+                     http_transport: httpx.AsyncBaseTransport | None, wall_clock: Callable[[], float]) -> Any:
+    from orch_trading212.transport import HttpSession
+
+    return HttpSession(base_url=conn.base_url, credentials=conn.credentials, limiter=context.limiter,
+                       timeout=float(conn.settings.timeout_seconds), broker=conn.broker,
+                       transport=http_transport, wall_clock=wall_clock)
+
+
+__all__ = ["DEMO_URL", "Intent", "MATCH_NOTE", "Trading212Connection"]

@@ -1,0 +1,26 @@
+"""Trading 212 against orch's broker conformance kit, over loopback sockets to its own simulator.
+
+Trading 212's API has no quotes, so the kit's quote checks expect NotSupported and its reference prices
+come from the simulator's market; it has no client order ids, so the kit skips its checks by client order
+id (``native_client_order_id = False``); the lookup that replaces them is tested in test_sim_plugin.py."""
+
+from __future__ import annotations
+
+from orch.testing.conformance import BrokerConformance
+from orch.testing.harness import Harness
+
+
+class TestTrading212Conformance(BrokerConformance):
+    broker = "trading212"
+    stock_symbol = "SAP.DE"
+
+    async def prepare(self, harness: Harness) -> None:
+        # connect() proves the key with the account summary (1 request per 5 s) and hands that answer to
+        # the first account() call; spend it here so the kit's account checks reach the simulator.
+        await harness.client.account()
+
+
+class TestTrading212ConformanceUS(TestTrading212Conformance):
+    """The same checks on a US line (AAPL_US_EQ, priced in USD on a EUR account)."""
+
+    stock_symbol = "AAPL"
