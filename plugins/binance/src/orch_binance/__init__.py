@@ -1,0 +1,1 @@
+"""orch broker plugin for Binance Spot."""
