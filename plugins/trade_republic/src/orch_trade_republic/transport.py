@@ -1,0 +1,432 @@
+"""Moving bytes: httpx for the login and session calls, trio-websocket for everything else. Trade
+Republic's rules live in :mod:`.auth`, :mod:`.frames` and :mod:`.protocol`; this module sends, receives,
+charges the rate limiter, keeps connections alive, reconnects and maps network failures to
+BrokerUnavailable.
+
+* :class:`HttpSession` – one REST call at a time, cookies sent explicitly (never a client cookie jar).
+* :class:`RequestSocket` – the shared websocket for one-shot subscriptions (``sub`` → first answer →
+  ``unsub``): connects lazily, echoes to stay alive, and is replaced after a drop.
+* :func:`run_stream` – a streaming subscription set on its own connection: silence detection with echoes,
+  reconnect with backoff and jitter, resubscribe.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, Protocol
+
+import httpx
+import trio
+from attrs import frozen
+
+from orch.errors import AuthError, BrokerError, BrokerUnavailable, OrchError, RateLimited
+
+from orch_trade_republic import auth, frames, protocol
+from orch_trade_republic.frames import BROKER, Answer, Complete, Connected, Echo, Failed, WsSession
+
+if TYPE_CHECKING:
+    from orch.resilience.limiter import RateLimiter
+
+log = logging.getLogger("orch.broker.trade_republic")
+
+
+# ------------------------------------------------------------------------------------- REST
+
+
+class HttpSession:
+    def __init__(self, base_url: str, *, limiter: RateLimiter, timeout: float, broker: str = BROKER,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 wall_clock: Callable[[], float] | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._limiter = limiter
+        self._broker = broker
+        self._wall_clock = wall_clock
+        # Redirects stay off: following one would carry the cookies somewhere else.
+        self._client = httpx.AsyncClient(timeout=timeout, transport=transport, follow_redirects=False)
+
+    async def call(self, request: auth.HttpRequest, cookies: Mapping[str, str] | None = None
+                   ) -> tuple[Any, auth.HttpResponse]:
+        """Send ``request``; return (decoded JSON, the response) or raise the orch error."""
+        headers = dict(request.headers)
+        if cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items() if v)
+        await self._limiter.acquire(1)
+        try:
+            answer = await self._client.request(request.method, self.base_url + request.path, headers=headers,
+                                                json=request.json)
+        except httpx.TimeoutException as exc:
+            raise BrokerUnavailable(f"timed out on {request.method} {_where(request)}", broker=self._broker) from exc
+        except httpx.TransportError as exc:
+            raise BrokerUnavailable(f"cannot reach {self.base_url} ({type(exc).__name__})",
+                                    broker=self._broker) from exc
+        finally:
+            self._client.cookies.clear()  # cookies are the session's job, never a hidden jar's
+        response = auth.HttpResponse(answer.status_code, tuple(answer.headers.multi_items()), answer.content)
+        if 200 <= response.status < 300:
+            return auth.decode(response, broker=self._broker), response
+        now = self._wall_clock() if self._wall_clock else None
+        raise auth.error_for(request, response, now=now, broker=self._broker)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _where(request: auth.HttpRequest) -> str:
+    # Login process ids stay out of messages.
+    return request.path.split("/processes/")[0]
+
+
+# ------------------------------------------------------------------------------------- websockets
+
+
+class WebSocket(Protocol):
+    async def get_message(self) -> str | bytes: ...
+
+    async def send_message(self, message: str | bytes) -> None: ...
+
+
+Connector = Callable[[str, list[tuple[bytes, bytes]]], AbstractAsyncContextManager[WebSocket]]
+
+
+def open_websocket(url: str, headers: list[tuple[bytes, bytes]]) -> AbstractAsyncContextManager[WebSocket]:
+    import trio_websocket
+
+    return trio_websocket.open_websocket_url(url, extra_headers=headers, connect_timeout=15,
+                                             disconnect_timeout=5)
+
+
+def _network_error(exc: BaseException, url: str, broker: str) -> OrchError | None:
+    """The orch error for a websocket failure, or None if it is not one."""
+    import trio_websocket
+
+    if isinstance(exc, trio_websocket.ConnectionRejected):
+        status = exc.status_code
+        if status in (401, 403):
+            return AuthError(f"{url} refused the session (HTTP {status})", broker=broker, status=status,
+                             hint="log in again: orch trade_republic login")
+        if status == 429:
+            retry = None
+            for key, value in exc.headers or ():
+                if key.lower() == b"retry-after":
+                    try:
+                        retry = float(value)
+                    except ValueError:
+                        retry = None
+            return RateLimited(f"{url} refused the connection (HTTP 429)", retry_after=retry, broker=broker,
+                               status=status)
+        return BrokerUnavailable(f"{url} refused the connection (HTTP {status})", broker=broker, status=status)
+    if isinstance(exc, (trio_websocket.HandshakeError, trio_websocket.ConnectionClosed, OSError)):
+        return BrokerUnavailable(f"websocket {url}: {type(exc).__name__}", broker=broker)
+    return None
+
+
+class _Pending:
+    def __init__(self) -> None:
+        self.event = trio.Event()
+        self.result: Any = None
+
+
+class _Ready:
+    def __init__(self) -> None:
+        self.event = trio.Event()
+        self.live: _Live | None = None
+        self.error: BaseException | None = None
+
+
+class _Live:
+    def __init__(self, ws: WebSocket, session: WsSession) -> None:
+        self.ws = ws
+        self.session = session
+        self.pending: dict[int, _Pending] = {}
+        self.dead = False
+        self.scope = trio.CancelScope()
+
+
+class RequestSocket:
+    """The websocket for one-shot subscriptions. ``headers()`` gives the handshake headers (the session
+    cookies) at each connect, so a reconnect after a refresh uses the fresh session."""
+
+    def __init__(self, url: str, *, headers: Callable[[], list[tuple[bytes, bytes]]], locale: str,
+                 limiter: RateLimiter, nursery: trio.Nursery, timeout: float, broker: str = BROKER,
+                 connect: Connector = open_websocket, keepalive: float = 20.0,
+                 logger: logging.Logger = log) -> None:
+        self.url = url
+        self._headers = headers
+        self._locale = locale
+        self._limiter = limiter
+        self._nursery = nursery
+        self._timeout = timeout
+        self._broker = broker
+        self._connect = connect
+        self._keepalive = keepalive
+        self._logger = logger
+        self._live: _Live | None = None
+        self._lock = trio.Lock()
+        self.connections = 0
+
+    async def _connection(self) -> _Live:
+        async with self._lock:
+            if self._live is not None and not self._live.dead:
+                return self._live
+            ready = _Ready()
+            self._nursery.start_soon(self._run, ready)
+            await ready.event.wait()
+            if ready.error is not None:
+                raise ready.error
+            assert ready.live is not None
+            self._live = ready.live
+            return self._live
+
+    async def _run(self, ready: _Ready) -> None:
+        # The connection lives in the connection's nursery; the first caller waits on ``ready``.
+        live: _Live | None = None
+        try:
+            with trio.CancelScope(deadline=trio.current_time() + self._timeout) as setup:
+                async with self._connect(self.url, self._headers()) as ws:
+                    session = WsSession(broker=self._broker)
+                    await ws.send_message(frames.connect_message(self._locale))
+                    event = session.receive(await ws.get_message())
+                    if not isinstance(event, Connected):
+                        raise BrokerUnavailable("no websocket handshake", broker=self._broker)
+                    setup.deadline = math.inf
+                    live = _Live(ws, session)
+                    self.connections += 1
+                    ready.live = live
+                    ready.event.set()
+                    with live.scope:
+                        async with trio.open_nursery() as inner:
+                            inner.start_soon(self._echo, live)
+                            while True:
+                                self._dispatch(live, live.session.receive(await ws.get_message()))
+            if live is None:
+                ready.error = BrokerUnavailable(f"no websocket handshake from {self.url} within "
+                                                f"{self._timeout:g}s", broker=self._broker)
+        except Exception as exc:  # noqa: BLE001 - every failure ends this connection; waiters learn why
+            error = exc if isinstance(exc, OrchError) else _network_error(exc, self.url, self._broker)
+            if live is None:
+                ready.error = error or BrokerUnavailable(f"websocket {self.url}: {type(exc).__name__}",
+                                                         broker=self._broker)
+            else:
+                self._logger.warning("%s: websocket closed (%s)", self._broker, type(exc).__name__)
+        finally:
+            ready.event.set()
+            if live is not None:
+                live.dead = True
+                for pending in live.pending.values():
+                    pending.event.set()
+
+    async def _echo(self, live: _Live) -> None:
+        while True:
+            await trio.sleep(self._keepalive)
+            await live.ws.send_message(WsSession.echo(int(trio.current_time() * 1000)))
+
+    @staticmethod
+    def _dispatch(live: _Live, event: Any) -> None:
+        if isinstance(event, (Answer, Failed, Complete)):
+            pending = live.pending.get(event.sub_id)
+            if pending is not None and pending.result is None:
+                pending.result = event
+                pending.event.set()
+
+    async def request(self, payload: Mapping[str, Any], *, topic: str, order: bool = False) -> Any:
+        """The first answer to ``payload``'s subscription (then unsubscribed), or the mapped error."""
+        await self._limiter.acquire(1, order=order)
+        live = await self._connection()
+        sub_id, frame = live.session.subscribe(payload)
+        pending = live.pending[sub_id] = _Pending()
+        try:
+            try:
+                await live.ws.send_message(frame)
+            except Exception as exc:  # noqa: BLE001
+                live.scope.cancel()
+                raise (_network_error(exc, self.url, self._broker) or exc) from exc
+            with trio.move_on_after(self._timeout):
+                await pending.event.wait()
+            result = pending.result
+            if result is None:
+                if not live.dead:
+                    live.scope.cancel()  # a connection that leaves a request unanswered is replaced
+                raise BrokerUnavailable(f"no answer to {topic} ({'connection lost' if live.dead else 'timeout'})",
+                                        broker=self._broker)
+        finally:
+            live.pending.pop(sub_id, None)
+            if sub_id in live.session.active and not live.dead:
+                try:
+                    await live.ws.send_message(live.session.unsubscribe(sub_id))
+                except Exception:  # noqa: BLE001 - the connection is going anyway
+                    live.scope.cancel()
+        if isinstance(result, Failed):
+            raise protocol.error_for(result, topic, broker=self._broker)
+        if isinstance(result, Complete):
+            raise BrokerUnavailable(f"{topic} closed without an answer", broker=self._broker)
+        return result.data
+
+    def reset(self) -> None:
+        """Drop the connection (the next request reconnects with fresh headers)."""
+        if self._live is not None:
+            self._live.scope.cancel()
+            self._live.dead = True
+
+    async def aclose(self) -> None:
+        self.reset()
+
+
+# ------------------------------------------------------------------------------------- streams
+
+
+@frozen
+class StreamPolicy:
+    """``silence``: seconds without a frame before an echo probes the connection; ``probe``: seconds the
+    echo may take; ``quiet_periods``: silent periods an answered echo excuses before the connection is
+    replaced anyway (an echo proves the socket, not the feed). Backoff doubles from ``backoff_initial`` up
+    to ``backoff_max`` with jitter and resets once a connection answers the handshake."""
+
+    silence: float = 30.0
+    probe: float = 10.0
+    quiet_periods: int = 1
+    handshake: float = 15.0
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+
+    def delay(self, attempt: int, rng: Callable[[], float]) -> float:
+        ceiling = min(self.backoff_max, self.backoff_initial * (2 ** attempt))
+        return ceiling / 2 + rng() * ceiling / 2
+
+
+class _Silent(Exception):
+    pass
+
+
+async def run_stream(url: str, headers: Callable[[], list[tuple[bytes, bytes]]],
+                     subscriptions: Sequence[tuple[Mapping[str, Any], Any]],
+                     on_answer: Callable[[Any, Answer], Awaitable[None]], *, locale: str = "en",
+                     topic: str = "ticker", connect: Connector = open_websocket,
+                     policy: StreamPolicy = StreamPolicy(), broker: str = BROKER, logger: logging.Logger = log,
+                     rng: Callable[[], float] = random.random, on_auth_error: Callable[[], Awaitable[None]] | None = None
+                     ) -> None:
+    """Keep ``subscriptions`` (payload, tag) streaming until cancelled: connect, handshake, subscribe,
+    hand every answer to ``on_answer(tag, answer)``; after a drop, a silent connection or a transient
+    error, wait (backoff) and start over, which resubscribes. Errors retrying cannot fix end the stream."""
+    attempt = 0
+    auth_retried = False
+    while True:
+        session = WsSession(broker=broker)
+        try:
+            with trio.CancelScope(deadline=trio.current_time() + policy.handshake) as setup:
+                async with connect(url, headers()) as ws:
+                    await ws.send_message(frames.connect_message(locale))
+                    tags: dict[int, Any] = {}
+                    quiet = 0
+                    while True:
+                        frame = None
+                        with trio.move_on_after(policy.silence):
+                            frame = await ws.get_message()
+                        if frame is None:
+                            quiet += 1
+                            if quiet > policy.quiet_periods or not session.connected:
+                                raise _Silent(f"no frame for {quiet} x {policy.silence:g}s")
+                            await ws.send_message(WsSession.echo(int(trio.current_time() * 1000)))
+                            with trio.move_on_after(policy.probe):
+                                while True:
+                                    if isinstance(session.receive(await ws.get_message()), Echo):
+                                        break
+                                continue
+                            raise _Silent(f"no frame for {policy.silence:g}s and no answer to an echo")
+                        event = session.receive(frame)
+                        if isinstance(event, Connected):
+                            setup.deadline = math.inf
+                            attempt = 0
+                            for payload, tag in subscriptions:
+                                sub_id, message = session.subscribe(payload)
+                                tags[sub_id] = tag
+                                await ws.send_message(message)
+                        elif isinstance(event, Answer):
+                            quiet = 0
+                            auth_retried = False
+                            await on_answer(tags[event.sub_id], event)
+                        elif isinstance(event, Failed):
+                            raise protocol.error_for(event, topic, broker=broker)
+                        elif isinstance(event, Complete):
+                            raise _Silent(f"the server ended subscription {event.sub_id}")
+            if setup.cancelled_caught:
+                raise _Silent(f"no answer to the handshake within {policy.handshake:g}s")
+        except Exception as exc:
+            if isinstance(exc, AuthError) and on_auth_error is not None and not auth_retried:
+                auth_retried = True
+                await on_auth_error()
+                continue
+            if isinstance(exc, OrchError) and not isinstance(exc, (BrokerUnavailable, RateLimited)):
+                raise
+            if not isinstance(exc, (_Silent, OrchError)):
+                error = _network_error(exc, url, broker)
+                if error is None:
+                    raise BrokerError(f"stream {url} failed: {type(exc).__name__}", broker=broker) from exc
+                if not isinstance(error, (BrokerUnavailable, RateLimited)):
+                    raise error from exc
+            delay = policy.delay(attempt, rng)
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after:
+                delay = max(delay, retry_after)
+            attempt += 1
+            logger.warning("%s: stream interrupted (%s: %s); reconnecting in %.1fs", broker, type(exc).__name__,
+                           exc, delay)
+            await trio.sleep(delay)
+
+
+class BackgroundStream:
+    """An async iterator fed by one task in the connection's nursery, started on the first
+    ``__anext__`` and stopped by :meth:`aclose`. An error that ends the task is raised to the consumer;
+    with ``lossy`` (quotes) items that would overflow the buffer are dropped."""
+
+    def __init__(self, nursery: trio.Nursery, runner: Callable[[Callable[[Any], Awaitable[None]]], Awaitable[None]],
+                 *, buffer: int = 1024, lossy: bool = True, name: str = "stream") -> None:
+        self._nursery = nursery
+        self._runner = runner
+        self._send, self._receive = trio.open_memory_channel[Any](buffer)
+        self._lossy = lossy
+        self._name = name
+        self._scope = trio.CancelScope()
+        self._error: BaseException | None = None
+        self._started = False
+        self.dropped = 0
+
+    def __aiter__(self) -> BackgroundStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        if not self._started:
+            self._started = True
+            self._nursery.start_soon(self._run, name=self._name)
+        try:
+            return await self._receive.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            if self._error is not None:
+                raise self._error from None
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        self._scope.cancel()
+        self._started = True
+        await self._receive.aclose()
+
+    async def _deliver(self, item: Any) -> None:
+        if not self._lossy:
+            await self._send.send(item)
+            return
+        try:
+            self._send.send_nowait(item)
+        except trio.WouldBlock:
+            self.dropped += 1
+
+    async def _run(self) -> None:
+        try:
+            with self._scope:
+                await self._runner(self._deliver)
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer
+            self._error = exc
+        finally:
+            self._send.close()
