@@ -376,8 +376,13 @@ def ms_time(value: Any) -> datetime | None:
     return datetime.fromtimestamp(number / 1000, timezone.utc)
 
 
+def tidy(value: Decimal) -> Decimal:
+    """Binance pads to 8 places ("0.01000000"); the same value without the padding or an exponent."""
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
+
+
 def _dec(value: Any) -> Decimal | None:
-    return None if value in (None, "") else to_decimal(value)
+    return None if value in (None, "") else tidy(to_decimal(value))
 
 
 def _positive(value: Any) -> Decimal | None:
@@ -426,7 +431,7 @@ def parse_order(data: Mapping[str, Any], *, broker: str = BROKER, instrument: In
             notional = None
         if qty is None and notional is None:
             raise ValueError("order has neither origQty nor origQuoteOrderQty")
-        avg = (quote_filled / executed).normalize() if executed > 0 and quote_filled > 0 else None
+        avg = tidy(quote_filled / executed) if executed > 0 and quote_filled > 0 else None
         created = ms_time(data.get("time") or data.get("transactTime") or data.get("workingTime"))
         updated = ms_time(data.get("updateTime") or data.get("transactTime"))
         # A cancel answer carries the cancel's own id in clientOrderId and the order's in origClientOrderId.
@@ -467,7 +472,7 @@ def parse_account(data: Mapping[str, Any], *, testnet: bool, home: str = "USDT",
     """Spot balances; ``cash`` and ``buying_power`` are the free ``home`` asset (the first configured quote
     asset), ``equity`` the total of stablecoins (crypto holdings are not priced here)."""
     with reading("account", broker=broker):
-        balances = tuple(Balance(asset=str(b["asset"]), free=to_decimal(b["free"]), locked=to_decimal(b["locked"]))
+        balances = tuple(Balance(asset=str(b["asset"]), free=_dec(b["free"]), locked=_dec(b["locked"]))
                          for b in data.get("balances") or ())
         free_home = sum((b.free for b in balances if b.asset == home), Decimal(0))
         stables = sum((b.total for b in balances if b.asset in STABLES), Decimal(0))
@@ -498,8 +503,8 @@ def parse_trades(data: Any, instrument: Instrument, *, broker: str = BROKER) -> 
         for t in data:
             fills.append(Fill(broker=broker, broker_order_id=str(t["orderId"]), fill_id=str(t["id"]),
                               instrument=instrument, side=Side.BUY if t["isBuyer"] else Side.SELL,
-                              qty=to_decimal(t["qty"]), price=to_decimal(t["price"]), timestamp=ms_time(t["time"]),
-                              fee=to_decimal(t.get("commission") or 0), fee_currency=t.get("commissionAsset")))
+                              qty=_dec(t["qty"]), price=_dec(t["price"]), timestamp=ms_time(t["time"]),
+                              fee=_dec(t.get("commission") or "0"), fee_currency=t.get("commissionAsset")))
     return fills
 
 
