@@ -102,3 +102,10 @@ def test_the_guides_old_websocket_url_is_accepted_with_a_warning(sim, tmp_path):
 def test_futures_are_refused_with_a_clear_message(sim):
     result = orch(sim, "binance", "order", "buy", "BTCUSDT", "0.01", "limit", "45000", "--market", "FUTURES")
     assert result.returncode != 0
+
+
+def test_stream_quotes_from_binance(sim):
+    result = orch(sim, "--json", "stream", "BTCUSDT", "--broker", "binance", "--count", "3")
+    assert result.returncode == 0, result.stderr
+    quotes = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert len(quotes) == 3 and all(q["broker"] == "binance" and q["bid"] and q["ask"] for q in quotes)

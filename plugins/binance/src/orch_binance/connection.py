@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import attrs
 import httpx
 import trio
 
@@ -19,11 +20,12 @@ from orch.errors import (BrokerUnavailable, ConfigError, InvalidOrder, NotSuppor
 from orch.models import Account, Fill, Instrument, Order, OrderFilter, OrderRef, OrderRequest, Position, Quote
 from orch.settings import unset_secrets
 
-from orch_binance import filters, protocol, rules
+from orch_binance import filters, protocol, rules, streams
 from orch_binance.filters import SymbolRules
 from orch_binance.protocol import Credentials
 from orch_binance.settings import BinanceSettings, resolve_endpoints
 from orch_binance.transport import HttpSession
+from orch_binance.wsclient import BackgroundStream, Connector, StreamPolicy, open_websocket, run_stream
 
 
 class BinanceConnection:
@@ -32,7 +34,8 @@ class BinanceConnection:
 
     def __init__(self, settings: BinanceSettings, context: ConnectContext, *,
                  http_transport: httpx.AsyncBaseTransport | None = None,
-                 wall_clock: Callable[[], float] = time.time, ws_connect: Any = None) -> None:
+                 wall_clock: Callable[[], float] = time.time, ws_connect: Connector | None = None,
+                 stream_policy: StreamPolicy | None = None) -> None:
         self.settings = settings
         self.broker = context.broker
         self.logger = context.logger
@@ -50,7 +53,9 @@ class BinanceConnection:
                                 timeout=float(settings.timeout_seconds), recv_window=settings.recv_window,
                                 broker=self.broker, transport=http_transport, wall_clock=wall_clock)
         self._nursery = context.nursery
-        self._ws_connect = ws_connect
+        self._ws_connect = ws_connect or open_websocket
+        silence = float(settings.stream_silence_seconds)
+        self.stream_policy = stream_policy or StreamPolicy(silence=silence, probe=min(10.0, silence))
         self._wall_clock = wall_clock
         self._rules: dict[str, SymbolRules] = {}
         self._rules_at: float | None = None
@@ -213,11 +218,42 @@ class BinanceConnection:
 
     # ----------------------------------------------------------------------------- streams
 
-    def stream_quotes(self, instruments: Sequence[Instrument]) -> Any:
-        from orch_binance import streams
-
+    def stream_market(self, instruments: Sequence[Instrument], *, quotes_only: bool = False) -> BackgroundStream:
+        """bookTicker, trade and kline (at ``market_data.streaming.intervals``) for ``instruments``, on one
+        combined-stream connection that reconnects, resubscribes and reports gaps. Items are Quotes,
+        Klines and Gaps (only Quotes with ``quotes_only``)."""
         if not self.settings.market_data.streaming.enabled:
             raise NotSupported("stream_quotes", f"brokers.{self.broker}.market_data.streaming.enabled is false",
                                broker=self.broker)
         mapping = {self.symbol(i): i for i in instruments}
-        return streams.quote_stream(self, mapping)
+        intervals = () if quotes_only else tuple(self.settings.market_data.streaming.intervals)
+        url = f"{self.endpoints.stream}/ws"
+
+        async def runner(deliver: Any) -> None:
+            await run_stream(url, lambda: streams.MarketStreamSession(mapping, intervals=intervals, broker=self.broker),
+                             deliver, connect=self._ws_connect, policy=self.stream_policy, broker=self.broker,
+                             logger=self.logger)
+
+        accept = (lambda item: isinstance(item, Quote)) if quotes_only else (lambda item: True)
+        return BackgroundStream(self._nursery, [runner], lossy=True, name=f"{self.broker} market streams",
+                                logger=self.logger, accept=accept)
+
+    def stream_quotes(self, instruments: Sequence[Instrument]) -> BackgroundStream:
+        return self.stream_market(instruments, quotes_only=True)
+
+    def user_data(self) -> BackgroundStream:
+        """executionReport events from the WebSocket API user data stream (``userDataStream.subscribe.
+        signature``; the REST listenKey endpoints were retired in February 2026)."""
+
+        def session() -> streams.UserDataSession:
+            return streams.UserDataSession(self.credentials, timestamp_ms=lambda: self.http.clock.timestamp(
+                int(self._wall_clock() * 1000)), recv_window=self.settings.recv_window, broker=self.broker,
+                instruments=self._symbols)
+
+        async def runner(deliver: Any) -> None:
+            await run_stream(self.endpoints.ws_api, session, deliver, connect=self._ws_connect,
+                             policy=attrs.evolve(self.stream_policy, silence=max(self.stream_policy.silence, 60.0)),
+                             broker=self.broker, logger=self.logger)
+
+        return BackgroundStream(self._nursery, [runner], name=f"{self.broker} user data", logger=self.logger,
+                                accept=lambda item: isinstance(item, streams.ExecutionReport))

@@ -15,7 +15,6 @@ from orch_binance.settings import LIVE_URL, TESTNET_URL, BinanceSettings
 
 NAME = "binance"
 
-STREAM_QUOTES = False
 
 CAPABILITIES = Capabilities(
     order_types=frozenset({OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT}),
@@ -29,8 +28,8 @@ CAPABILITIES = Capabilities(
     post_only=True,
     iceberg=True,
     replace_order=False,
-    stream_quotes=STREAM_QUOTES,
-    stream_orders=False,
+    stream_quotes=True,
+    stream_orders=True,
     list_fills=True,
     quotes=True,
     notes=(
@@ -102,15 +101,24 @@ async def orch_quote(conn: Any, instrument: Instrument) -> Quote:
     return await conn.quote(instrument)
 
 
-if STREAM_QUOTES:
-    @hookimpl
-    async def orch_stream_quotes(conn: Any, instruments: list[Instrument]) -> AsyncIterator[Quote]:
-        stream = conn.stream_quotes(instruments)
-        try:
-            async for quote in stream:
-                yield quote
-        finally:
-            await stream.aclose()
+@hookimpl
+async def orch_stream_quotes(conn: Any, instruments: list[Instrument]) -> AsyncIterator[Quote]:
+    stream = conn.stream_quotes(instruments)
+    try:
+        async for quote in stream:
+            yield quote
+    finally:
+        await stream.aclose()
+
+
+@hookimpl
+async def orch_stream_orders(conn: Any) -> AsyncIterator[Order]:
+    stream = conn.user_data()
+    try:
+        async for report in stream:
+            yield report.order
+    finally:
+        await stream.aclose()
 
 
 @hookimpl
