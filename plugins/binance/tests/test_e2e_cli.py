@@ -109,3 +109,43 @@ def test_stream_quotes_from_binance(sim):
     assert result.returncode == 0, result.stderr
     quotes = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert len(quotes) == 3 and all(q["broker"] == "binance" and q["bid"] and q["ask"] for q in quotes)
+
+
+def test_filters_command(sim):
+    result = orch(sim, "--json", "binance", "filters", "BTCUSDT")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert (data["tick_size"], data["step_size"], data["min_notional"]) == ("0.01", "0.00001", "5")
+
+
+def test_watch_records_execution_reports_in_the_journal(sim):
+    watcher = subprocess.Popen([*_orch_command(), "--config", str(sim["config"]), "binance", "watch", "--count", "2",
+                                "--seconds", "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=sim["env"], stdin=subprocess.DEVNULL)
+    try:
+        import time
+        import urllib.request
+
+        deadline = time.monotonic() + 20
+        while True:  # the watcher subscribes before the order goes
+            with urllib.request.urlopen(f"{sim['url']}/__binance__/state", timeout=5) as response:
+                if json.loads(response.read())["user_streams"] >= 1:
+                    break
+            assert time.monotonic() < deadline, "the watcher never subscribed"
+            time.sleep(0.05)
+        placed = orch(sim, "--json", "binance", "order", "buy", "ETHUSDT", "0.01", "market", "--testnet")
+        assert placed.returncode == 0, placed.stderr
+        out, err = watcher.communicate(timeout=40)
+    finally:
+        watcher.kill()
+    assert watcher.returncode == 0, err
+    lines = [line for line in out.splitlines() if "ETHUSDT" in line]
+    assert len(lines) == 2 and "filled" in lines[-1]
+    from orch.journal.store import Journal
+
+    journal = Journal.open(sim["home"] / "journal.sqlite")
+    try:
+        fills = [f for f in journal.fills("binance") if f.instrument.symbol == "ETHUSDT"]
+    finally:
+        journal.close()
+    assert len(fills) == 1 and fills[0].fee_currency == "USDT" and fills[0].fee > 0

@@ -136,3 +136,10 @@ def orch_simulator() -> Any:
     from orch_binance.sim import SPEC
 
     return SPEC
+
+
+@hookimpl
+def orch_commands(group: Any) -> None:
+    from orch_binance.commands import add_commands
+
+    add_commands(group)
