@@ -1,0 +1,1 @@
+"""orch broker plugin for Interactive Brokers (TWS / IB Gateway socket API)."""
