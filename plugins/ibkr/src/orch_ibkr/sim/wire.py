@@ -74,8 +74,8 @@ def order_status(order_id: int, status: str, filled: Decimal, remaining: Decimal
                  perm_id: int, parent_id: int, last_fill_price: Decimal | None, client_id: int,
                  why_held: str = "") -> bytes:
     return encode(In.ORDER_STATUS, order_id, status, text(filled), text(remaining),
-                  price_text(avg_fill_price or Decimal(0)), perm_id, parent_id,
-                  price_text(last_fill_price or Decimal(0)), client_id, why_held, 0)
+                  price_text(avg_fill_price) if avg_fill_price else "0", perm_id, parent_id,
+                  price_text(last_fill_price) if last_fill_price else "0", client_id, why_held, 0)
 
 
 def open_order(order_id: int, contract: Contract, order: IbOrder, *, client_id: int, perm_id: int, status: str,
