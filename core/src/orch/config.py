@@ -614,7 +614,7 @@ _STARTER: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
              {"enabled": False, "host": "127.0.0.1", "port": 7497, "client_id": 1, "paper": True,
               "markets": ["GLOBAL_STOCKS", "OPTIONS", "FUTURES"]}, ()),
     "trading212": ("Trading 212: EU stocks. practice = true uses the practice (demo) account.",
-                   {"enabled": False, "practice": True, "markets": ["EU_STOCKS"]}, ("api_key",)),
+                   {"enabled": False, "practice": True, "markets": ["EU_STOCKS"]}, ("api_key", "secret_key")),
     "xtb": ("XTB: forex and CFDs (high risk: leveraged). demo = true uses the demo server.",
             {"enabled": False, "demo": True, "markets": ["FOREX", "CFD"]}, ("api_key", "secret_key")),
     "degiro": ("DEGIRO (UNOFFICIAL: private web API; may breach DEGIRO's terms and get the account "

@@ -7,17 +7,11 @@ id (``native_client_order_id = False``); the lookup that replaces them is tested
 from __future__ import annotations
 
 from orch.testing.conformance import BrokerConformance
-from orch.testing.harness import Harness
 
 
 class TestTrading212Conformance(BrokerConformance):
     broker = "trading212"
     stock_symbol = "SAP.DE"
-
-    async def prepare(self, harness: Harness) -> None:
-        # connect() proves the key with the account summary (1 request per 5 s) and hands that answer to
-        # the first account() call; spend it here so the kit's account checks reach the simulator.
-        await harness.client.account()
 
 
 class TestTrading212ConformanceUS(TestTrading212Conformance):

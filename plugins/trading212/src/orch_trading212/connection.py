@@ -27,6 +27,7 @@ from orch.models import (Account, Fill, Instrument, Order, OrderFilter, OrderRef
                          Position, Quote)
 
 from orch_trading212 import protocol, rules, symbols
+from orch_trading212.persist import LocalState, state_dir
 from orch_trading212.protocol import Credentials
 from orch_trading212.settings import DEMO_URL, Trading212Settings, resolve_base_url
 
@@ -49,6 +50,21 @@ class Intent:
     limit_price: Decimal | None
     stop_price: Decimal | None
     sent_at: datetime  # server clock
+
+    def to_data(self) -> dict[str, Any]:
+        return {"ticker": self.ticker, "quantity": str(self.quantity), "type": self.type.value,
+                "limit_price": None if self.limit_price is None else str(self.limit_price),
+                "stop_price": None if self.stop_price is None else str(self.stop_price),
+                "sent_at": self.sent_at.isoformat()}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Intent:
+        def dec(value: Any) -> Decimal | None:
+            return None if value is None else Decimal(str(value))
+
+        return cls(str(data["ticker"]), Decimal(str(data["quantity"])), OrderType(data["type"]),
+                   dec(data.get("limit_price")), dec(data.get("stop_price")),
+                   datetime.fromisoformat(str(data["sent_at"])))
 
 
 class Trading212Connection:
@@ -77,20 +93,23 @@ class Trading212Connection:
         self._catalog_lock = trio.Lock()
         self._schedules: dict[int, Any] | None = None
         self._schedules_at: float | None = None
-        self._summary: tuple[float, Any] | None = None
         self._currency = "EUR"
         self._intents: dict[str, Intent] = {}
         self._ids: dict[str, str] = {}  # client order id -> Trading 212 order id
+        self._started: set[str] = set()  # client order ids place_order was called with in this process
+        self._account_id = ""
+        self.local = LocalState(state_dir(context.limiter.store), self.base_url.split("://")[-1],
+                                clock=wall_clock)
+        self.history_page = protocol.HISTORY_PAGE
 
     def __repr__(self) -> str:
         mode = "practice" if self.practice else "LIVE"
         return f"<Trading212Connection {self.broker} {mode} {self.base_url} auth={self.credentials.scheme}>"
 
     async def open(self) -> Trading212Connection:
-        """Prove the key works (AuthError otherwise); the summary is kept for the first account() call,
-        since the endpoint allows one request per 5 s."""
-        data = await self.http.call(protocol.account_summary())
-        self._remember_summary(data)
+        """Prove the key works (AuthError otherwise) with the positions list: its window is 1 s where the
+        account summary's is 5 s, and every CLI command is a new process sharing the account's windows."""
+        await self.http.call(protocol.list_positions())
         return self
 
     async def aclose(self) -> None:
@@ -99,7 +118,8 @@ class Trading212Connection:
     def _remember_summary(self, data: Any) -> None:
         if isinstance(data, dict) and data.get("currency"):
             self._currency = str(data["currency"])
-        self._summary = (trio.current_time(), data)
+        if isinstance(data, dict) and data.get("id") is not None:
+            self._account_id = str(data["id"])
 
     # ----------------------------------------------------------------------------- metadata
 
@@ -109,8 +129,11 @@ class Trading212Connection:
             now = trio.current_time()
             if self._catalog_at is None or now - self._catalog_at > CATALOG_TTL:
                 try:
-                    self._catalog = protocol.parse_instruments(await self.http.call(protocol.instruments()),
-                                                               broker=self.broker)
+                    items = self.local.load_instruments(CATALOG_TTL)
+                    if items is None:
+                        items = await self.http.call(protocol.instruments())
+                        self.local.save_instruments(items)
+                    self._catalog = protocol.parse_instruments(items, broker=self.broker)
                     self._catalog_at = now
                 except BrokerError:
                     if self._catalog_at is None:
@@ -141,13 +164,8 @@ class Trading212Connection:
     # ----------------------------------------------------------------------------- account
 
     async def account(self) -> Account:
-        cached, self._summary = self._summary, None
-        if cached is not None and trio.current_time() - cached[0] < 5.0:
-            data = cached[1]
-        else:
-            data = await self.http.call(protocol.account_summary())
-            self._remember_summary(data)
-            self._summary = None
+        data = await self.http.call(protocol.account_summary())
+        self._remember_summary(data)
         return protocol.parse_account(data, paper=self.practice, broker=self.broker)
 
     async def positions(self) -> list[Position]:
@@ -162,24 +180,46 @@ class Trading212Connection:
 
     async def place_order(self, request: OrderRequest) -> Order:
         rules.check_order(request, self.settings, broker=self.broker)
-        ticker = await self.ticker(request.instrument)
+        if request.client_order_id:
+            self._started.add(request.client_order_id)
+        try:
+            ticker = await self.ticker(request.instrument)
+        except BrokerError as exc:
+            # Only the metadata was asked for: the order provably never left.
+            exc.request_sent = False  # type: ignore[attr-defined]
+            raise
         wire = protocol.place_order(request, ticker)
         if request.client_order_id:
-            self._intents[request.client_order_id] = Intent(
-                ticker, protocol.signed_quantity(request), request.type, request.limit_price, request.stop_price,
-                datetime.fromtimestamp(self.http.server_time(), timezone.utc))
+            intent = Intent(ticker, protocol.signed_quantity(request), request.type, request.limit_price,
+                            request.stop_price, datetime.fromtimestamp(self.http.server_time(), timezone.utc))
+            self._intents[request.client_order_id] = intent
+            # Written before the request leaves: a process that dies now can still be matched later.
+            self.local.save_intent(self._account_id, request.client_order_id, intent.to_data())
         data = await self.http.call(wire)
         try:
-            order = protocol.parse_order(data or {}, self._catalog, broker=self.broker,
-                                         instrument=request.instrument)
+            # The catalog's instrument: its real price currency (GBX, EUR) and the ticker in broker_ids.
+            order = protocol.parse_order(data or {}, self._catalog, broker=self.broker)
         except ProtocolError as exc:
             # Trading 212 accepted the order (2xx) but its answer is unreadable: the order exists.
             raise BrokerUnavailable(f"order accepted but its answer was unreadable ({exc.message})",
                                     broker=self.broker) from exc
         order = attrs.evolve(order, client_order_id=request.client_order_id)
         if request.client_order_id:
-            self._ids[request.client_order_id] = order.broker_order_id
+            self._bind(request.client_order_id, order.broker_order_id)
         return order
+
+    def _bind(self, coid: str, order_id: str) -> None:
+        """Remember which Trading 212 order a client order id is, here and for later processes (so one
+        order is never matched to two client order ids)."""
+        self._ids[coid] = order_id
+        intent = self._intents.get(coid)
+        if intent is not None:
+            self.local.save_intent(self._account_id, coid, {**intent.to_data(), "order_id": order_id})
+
+    def _claimed(self, coid: str) -> set[str]:
+        saved = {str(v["order_id"]) for k, v in self.local.load_intents(self._account_id).items()
+                 if k != coid and isinstance(v, dict) and v.get("order_id") is not None}
+        return saved | {oid for other, oid in self._ids.items() if other != coid}
 
     def _known_id(self, ref: OrderRef) -> str | None:
         if ref.broker_order_id is not None:
@@ -187,8 +227,9 @@ class Trading212Connection:
         return self._ids.get(ref.client_order_id) if ref.client_order_id else None
 
     async def _history_ticker(self, ref: OrderRef) -> str | None:
-        if ref.client_order_id and ref.client_order_id in self._intents:
-            return self._intents[ref.client_order_id].ticker
+        intent = self._intent(ref.client_order_id)
+        if intent is not None:
+            return intent.ticker
         if ref.instrument is None:
             return None
         try:
@@ -200,7 +241,7 @@ class Trading212Connection:
                        limit: int | None = None):
         """Order history pages, newest first, until ``stop(order)`` or ``limit`` orders. Yields
         (order, fill) pairs; raises BrokerUnavailable when the page budget ends before the history does."""
-        request: protocol.HttpRequest | None = protocol.history_orders(ticker=ticker)
+        request: protocol.HttpRequest | None = protocol.history_orders(ticker=ticker, limit=self.history_page)
         seen = 0
         for _ in range(MAX_HISTORY_PAGES):
             if request is None:
@@ -224,10 +265,14 @@ class Trading212Connection:
 
     async def get_order(self, ref: OrderRef) -> Order | None:
         order_id = self._known_id(ref)
+        intent = self._intent(ref.client_order_id)
         if order_id is not None:
             found = await self._by_id(order_id, ref)
-        elif ref.client_order_id in self._intents:
-            found = await self._match(ref.client_order_id, self._intents[ref.client_order_id])
+        elif intent is not None:
+            found = await self._match(ref.client_order_id, intent)
+        elif ref.client_order_id in self._started:
+            # place_order was called in this process but stopped before the order request left.
+            return None
         else:
             raise BrokerUnavailable(
                 f"cannot look up {ref.client_order_id!r}: Trading 212 has no client order ids and this process "
@@ -236,6 +281,18 @@ class Trading212Connection:
         if found is not None and ref.client_order_id:
             found = attrs.evolve(found, client_order_id=ref.client_order_id)
         return found
+
+    def _intent(self, coid: str | None) -> Intent | None:
+        if coid is None:
+            return None
+        if coid not in self._intents:
+            saved = self.local.load_intents(self._account_id).get(coid)
+            if saved is not None:
+                try:
+                    self._intents[coid] = Intent.from_data(saved)
+                except (KeyError, ValueError, TypeError):
+                    return None
+        return self._intents.get(coid)
 
     async def _by_id(self, order_id: str, ref: OrderRef) -> Order | None:
         try:
@@ -266,7 +323,7 @@ class Trading212Connection:
 
     async def _match(self, coid: str, intent: Intent) -> Order | None:
         """The order this process sent as ``coid``, found among active orders, then the history."""
-        claimed = {oid for other, oid in self._ids.items() if other != coid}
+        claimed = self._claimed(coid)
         active = protocol.parse_orders(await self.http.call(protocol.list_orders()), self._catalog,
                                        broker=self.broker)
         candidates = [o for o in active if self._matches(o, intent, claimed)]
@@ -282,7 +339,7 @@ class Trading212Connection:
         # The earliest match after the send is ours; later twins would be other sends.
         candidates.sort(key=lambda o: (o.created_at is None, o.created_at, int(o.broker_order_id)))
         chosen = candidates[0]
-        self._ids[coid] = chosen.broker_order_id
+        self._bind(coid, chosen.broker_order_id)
         self.logger.info("%s: order %s found as Trading 212 order %s (%s)", self.broker, coid,
                          chosen.broker_order_id, MATCH_NOTE)
         return attrs.evolve(chosen, raw_status=f"{chosen.raw_status} ({MATCH_NOTE})")

@@ -56,6 +56,7 @@ def orch_broker_info() -> BrokerInfo:
         rate_limits=RateLimitDefaults(requests_per_minute=120),
         endpoints={"practice": DEMO_URL, "live": LIVE_URL},
         paper_flag="practice",
+        # The names many Trading 212 clients read, tried after orch's ORCH_TRADING212_API_KEY etc.
         secret_env={"api_key": "TRADING212_API_KEY", "secret_key": "TRADING212_API_SECRET"},
     )
 
@@ -117,3 +118,10 @@ def orch_simulator() -> Any:
     from orch_trading212.sim import SPEC
 
     return SPEC
+
+
+@hookimpl
+def orch_commands(group: Any) -> None:
+    from orch_trading212.cli import add_commands
+
+    add_commands(group)

@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
@@ -25,9 +25,6 @@ from orch.resilience.limiter import RateLimiter
 
 from orch_trading212 import protocol
 from orch_trading212.protocol import Credentials, HttpRequest, HttpResponse
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger("orch.broker.trading212")
 
@@ -89,6 +86,11 @@ class HttpSession:
             if used is None and info.remaining is not None and info.limit is not None:
                 used = max(0, info.limit - info.remaining)
             own.observe(used=used, limit=info.limit, reset_after=info.reset_after)
+            if info.remaining == 0 and info.reset_after is not None:
+                # Our window opened when we asked, Trading 212's when the request arrived: wait for the
+                # broker's reset (never longer than its period from now) so the next request is not early.
+                wait = info.reset_after if info.period is None else min(info.reset_after, info.period)
+                own.penalize(wait)
         try:
             return protocol.handle_response(request, response, now=now, broker=self._broker)
         except RateLimited as exc:

@@ -270,6 +270,7 @@ def placer(kind: OrderType) -> Callable[[Call], Awaitable[Any]]:
             raise wire.rejection(placed)
         call.sim.ids[placed.seq] = placed.id
         call.sim.counters.orders_created += 1
+        call.sim.faults.after_order_accepted()  # a "lost answer" fault: the order exists, the reply never comes
         return wire.order(call.sim, placed)
 
     return place
