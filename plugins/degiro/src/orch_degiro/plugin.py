@@ -15,7 +15,7 @@ NAME = "degiro"
 
 RISK_NOTICE = (
     "UNOFFICIAL: DEGIRO offers no API. This plugin replays its private web-trader API, which DEGIRO does not "
-    "allow for automated use; using it may breach DEGIRO's client agreement, DEGIRO may block the account or "
+    "allow for automated use; using it may breach DEGIRO's terms of service (client agreement), DEGIRO may block the account or "
     "demand a captcha, and every API login can trigger a login-alert e-mail. DEGIRO has no paper account: "
     "every command against real DEGIRO trades real money and needs --live."
 )

@@ -71,7 +71,7 @@ def _check_password(sim: DegiroSim, body: Any) -> Response | None:
     if not isinstance(body, dict):
         return _json({"status": 1, "statusText": "error"}, 400)
     username = str(body.get("username", "")).lower()
-    if username != SIM_USERNAME.lower() or body.get("password") != SIM_PASSWORD:
+    if username != sim.username.lower() or body.get("password") != sim.password:
         with sim.lock:
             sim.login_failures += 1
             failures = sim.login_failures
@@ -94,6 +94,7 @@ def _success(sim: DegiroSim) -> Response:
 
 async def login(sim: DegiroSim, request: Request, match: dict[str, str]) -> Response:
     body = await _body(request)
+    sim.counters["login_requests"] += 1
     refused = _check_password(sim, body)
     if refused is not None:
         return refused
@@ -104,7 +105,7 @@ async def login(sim: DegiroSim, request: Request, match: dict[str, str]) -> Resp
 
         code = str(body.get("oneTimePassword", ""))
         sim.counters["totp_checks"] += 1
-        if not pyotp.TOTP(SIM_TOTP_SECRET).verify(code, valid_window=1):
+        if not pyotp.TOTP(sim.totp_secret).verify(code, valid_window=1):
             return _json({"status": 3, "statusText": "badCredentials"}, 400)
         return _success(sim)
     if step == "in-app":

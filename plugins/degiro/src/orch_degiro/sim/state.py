@@ -75,6 +75,10 @@ class DegiroSim:
         self.products: dict[str, str] = {}   # product id -> engine symbol
         self.vwd: dict[str, VwdSession] = {}
         self.login_failures = 0
+        # The login the simulator accepts; tests change the password to make a re-login fail.
+        self.username = SIM_USERNAME
+        self.password = SIM_PASSWORD
+        self.totp_secret = SIM_TOTP_SECRET
         self.last_order_request: float | None = None
         self.counters: Counter[str] = Counter()
         self._rng = random.Random(f"degiro-sim|{engine.broker}")
