@@ -511,7 +511,8 @@ class IbkrConnection:
             record = OrderRecord(order_id=msg.order_id, contract=msg.contract, ib=msg.order)
             self.orders[msg.order_id] = record
         else:
-            record.ib = attrs.evolve(msg.order, transmit=record.ib.transmit)
+            record.ib = attrs.evolve(msg.order, transmit=record.ib.transmit,
+                                     order_ref=msg.order.order_ref or record.ib.order_ref)
             if not record.contract.con_id:
                 record.contract = msg.contract
         record.perm_id = msg.perm_id

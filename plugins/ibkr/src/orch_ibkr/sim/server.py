@@ -409,7 +409,8 @@ class Session:
             aux = order.trail_price
         return IbOrder(action="BUY" if order.side.value == "buy" else "SELL", total_quantity=order.qty or Decimal(0),
                        order_type=kind, lmt_price=order.limit_price, aux_price=aux,
-                       tif=order.time_in_force.value.upper(), order_ref=order.client_order_id or "",
+                       tif=order.time_in_force.value.upper(),
+                       order_ref=(sent.order_ref if sent else "") or order.client_order_id or "",
                        parent_id=parent, account=order.account_id, trailing_percent=order.trail_percent,
                        trail_stop_price=order.trail_stop,
                        outside_rth=sent.outside_rth if sent else False)
