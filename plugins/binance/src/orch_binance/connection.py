@@ -159,8 +159,9 @@ class BinanceConnection:
         symbol, instrument = self._ref_symbol(ref)
         if not await self._listed(symbol):
             return None  # no order can exist for a symbol Binance does not list
-        request = protocol.query_order(symbol, order_id=ref.broker_order_id,
-                                       client_order_id=None if ref.broker_order_id else ref.client_order_id)
+        # With both ids Binance finds the order by orderId and refuses (-2013) unless the client id matches:
+        # an orderId of some other order can never be taken for ours.
+        request = protocol.query_order(symbol, order_id=ref.broker_order_id, client_order_id=ref.client_order_id)
         try:
             data = await self.http.call(request)
         except (OrderNotFound, UnknownInstrument):
@@ -169,8 +170,8 @@ class BinanceConnection:
 
     async def cancel_order(self, ref: OrderRef) -> Order | None:
         symbol, instrument = self._ref_symbol(ref)
-        data = await self.http.call(protocol.cancel_order(
-            symbol, order_id=ref.broker_order_id, client_order_id=None if ref.broker_order_id else ref.client_order_id))
+        data = await self.http.call(protocol.cancel_order(symbol, order_id=ref.broker_order_id,
+                                                          client_order_id=ref.client_order_id))
         return None if data is None else protocol.parse_order(data, broker=self.broker, instrument=instrument)
 
     async def list_orders(self, filter: OrderFilter) -> list[Order]:

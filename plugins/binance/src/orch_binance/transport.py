@@ -83,10 +83,11 @@ class HttpSession:
                 raise
 
     async def _send(self, request: HttpRequest) -> Any:
+        await self._limiter.acquire(request.weight, order=request.is_order)
+        # Stamped after the limiter's wait, so a long wait cannot push the request out of its recvWindow.
         timestamp = self.clock.timestamp(self._local_ms()) if request.security == protocol.SIGNED else None
         wire = protocol.prepare(request, self._credentials, timestamp_ms=timestamp, recv_window=self.recv_window,
                                 broker=self._broker)
-        await self._limiter.acquire(request.weight, order=request.is_order)
         url = wire.url(self.base_url)
         try:
             answer = await self._client.request(wire.method, url, headers=dict(wire.headers),
