@@ -215,3 +215,41 @@ async def test_wrong_secret_is_an_auth_error(nursery, settings, limiter):
     wrong = attrs.evolve(settings, secret_key=Secret("wrong-secret-value"))
     with pytest.raises(AuthError, match="-1022"):
         await BinanceConnection(wrong, ConnectContext("binance", nursery, limiter)).open()
+
+
+async def test_a_full_ten_second_order_window_pauses_sending(conn, sim, limiter):
+    conn.http.order_limit_10s = 2  # as exchangeInfo's ORDERS / 10 SECOND would say
+    for i in range(2):
+        await conn.place_order(OrderRequest(BTC, Side.BUY, qty=D("0.001"), type=OrderType.LIMIT, limit_price=D("10000"),
+                                            time_in_force=TimeInForce.GTC, client_order_id=f"count-{i}"))
+    assert limiter.usage().penalized_until is not None
+
+
+async def test_exchange_info_order_limit_is_adopted(conn):
+    assert conn.http.order_limit_10s == 100
+
+
+def _signed(query: str) -> str:
+    return f"{query}&signature={signing.signature(SIM_SECRET_KEY, query)}"
+
+
+@pytest.mark.parametrize("params, code, text", [
+    ("symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.001&timeInForce=GTC", -1106, "timeInForce"),
+    ("symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=0.001&price=10000", -1102, "timeInForce"),
+    ("symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.0010001&price=10000", -1013, "LOT_SIZE"),
+    ("symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price=10000.001", -1013, "PRICE_FILTER"),
+    ("symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.00001&price=10000", -1013, "NOTIONAL"),
+    ("symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.000000001&price=10000", -1111, "precision"),
+    ("symbol=BTCUSDT&side=SELL&type=STOP_LOSS&quantity=0.001&stopPrice=1000000", -2010, "trigger immediately"),
+    ("symbol=NOSUCH&side=BUY&type=MARKET&quantity=1", -1121, "Invalid symbol"),
+    ("symbol=BTCUSDT&side=BUY&type=MARKET&quantity=5000", -2010, "insufficient balance"),
+    ("symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=IOC&quantity=0.01&price=10000&icebergQty=0.002", -2010,
+     "Unsupported"),
+])
+async def test_the_simulator_refuses_orders_the_way_binance_does(running, params, code, text):
+    import time
+
+    query = f"{params}&timestamp={int(time.time() * 1000)}"
+    async with httpx.AsyncClient(base_url=running.url, headers={"X-MBX-APIKEY": SIM_API_KEY}) as http:
+        answer = await http.post(f"/api/v3/order?{_signed(query)}")
+    assert answer.status_code == 400 and answer.json()["code"] == code and text in answer.json()["msg"]
