@@ -124,6 +124,8 @@ class XtbSim:
         self.closed: dict[int, Trade] = {}
         self.requests: dict[int, Request] = {}
         self.version = 0  # bumped on every ledger change (streams diff against it)
+        # XTB closes a connection at the sixth command in a row sent less than 200 ms after the previous one.
+        self.enforce_spacing = True
         XtbSim._registry[engine] = self
 
     @classmethod
