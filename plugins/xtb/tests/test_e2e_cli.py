@@ -86,3 +86,20 @@ def test_orch_plugins_says_the_api_was_switched_off(sim):
     result = orch(sim, "plugins", "--check")
     assert result.returncode == 0, result.stderr
     assert "2025-03-14" in result.stdout
+
+
+def test_symbols_trades_and_protect(sim):
+    symbols = orch(sim, "--json", "xtb", "symbols", "EUR")
+    assert symbols.returncode == 0, symbols.stderr
+    rows = {r["symbol"]: r for r in json.loads(symbols.stdout)}
+    assert float(rows["EURUSD"]["qty_step"]) == 1000 and rows["EURUSD"]["precision"] == 5
+    assert orch(sim, "xtb", "order", "buy", "GBPUSD", "2000", "market", "--demo").returncode == 0
+    trades = json.loads(orch(sim, "--json", "xtb", "trades").stdout)
+    gbp = next(t for t in trades if t["symbol"] == "GBPUSD")
+    stop = f"{float(gbp['open_price']) - 0.01:.5f}"
+    protected = orch(sim, "xtb", "protect", str(gbp["order"]), "--sl", stop)
+    assert protected.returncode == 0, protected.stderr
+    after = next(t for t in json.loads(orch(sim, "--json", "xtb", "trades").stdout) if t["order"] == gbp["order"])
+    assert float(after["sl"]) == float(stop)
+    refused = orch(sim, "xtb", "protect", str(gbp["order"]))
+    assert refused.returncode == 2 and "--sl" in refused.stderr

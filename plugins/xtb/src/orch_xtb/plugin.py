@@ -122,3 +122,10 @@ def orch_simulator() -> Any:
     from orch_xtb.sim import SPEC
 
     return SPEC
+
+
+@hookimpl
+def orch_commands(group: Any) -> None:
+    from orch_xtb.cli import add_commands
+
+    add_commands(group)
