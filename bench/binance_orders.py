@@ -21,7 +21,6 @@ import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx

@@ -11,11 +11,13 @@ from orch_binance.protocol import Credentials, HttpRequest
 # Binance's documentation example key pair (not a real account).
 DOC_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco5w7K2Z6Uig9GC"
 DOC_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
-DOC_QUERY = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
+DOC_QUERY = ("symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000"
+             "&timestamp=1499827319559")
 
 
 def test_query_string_example():
-    assert signing.signature(DOC_SECRET, DOC_QUERY) == "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
+    expected = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
+    assert signing.signature(DOC_SECRET, DOC_QUERY) == expected
 
 
 def test_request_body_example_is_the_same_string():

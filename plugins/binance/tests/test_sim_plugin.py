@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import httpx
 import pytest
-import trio
 
 from orch.config import config_from_data
 from orch.context import ConnectContext

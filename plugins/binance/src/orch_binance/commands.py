@@ -39,11 +39,12 @@ def filters_command(symbol: str, mode: Mode) -> None:
         # The connection's own cache: the same rules place_order uses.
         conn = client._require_conn()
         rules = await conn.symbol_rules(conn.symbol(Instrument(symbol, Market.CRYPTO)))
-        return {k: tidy(v) if isinstance(v, Decimal) else v for k, v in {"symbol": rules.symbol, "status": rules.status, "base": rules.base_asset, "quote": rules.quote_asset,
-                "tick_size": rules.tick_size, "min_price": rules.min_price, "max_price": rules.max_price,
-                "step_size": rules.step_size, "min_qty": rules.min_qty, "max_qty": rules.max_qty,
-                "min_notional": rules.min_notional, "max_notional": rules.max_notional,
-                "notional_filter": rules.notional_filter, "order_types": list(rules.order_types)}.items()}
+        shown = {"symbol": rules.symbol, "status": rules.status, "base": rules.base_asset, "quote": rules.quote_asset,
+                  "tick_size": rules.tick_size, "min_price": rules.min_price, "max_price": rules.max_price,
+                 "step_size": rules.step_size, "min_qty": rules.min_qty, "max_qty": rules.max_qty,
+                 "min_notional": rules.min_notional, "max_notional": rules.max_notional,
+                 "notional_filter": rules.notional_filter, "order_types": list(rules.order_types)}
+        return {k: tidy(v) if isinstance(v, Decimal) else v for k, v in shown.items()}
 
     data = run_with_orchestrator(go, mode=mode)
     width = max(len(k) for k in data)

@@ -82,7 +82,8 @@ def config_for(host: str, port: int) -> dict[str, Any]:
 make_engine = engine_factory(
     "binance", account_id=SIM_ACCOUNT, currency="USDT",
     cash={"USDT": 100_000, "USDC": 10_000, "BUSD": 10_000, "BTC": 1, "ETH": 10, "BNB": 50},
-    fee_model=PercentFee("0.001", in_received_asset=False), auto_fx=False, fill_on_submit=True, client_order_id_unique="open",
+    fee_model=PercentFee("0.001", in_received_asset=False), auto_fx=False, fill_on_submit=True,
+    client_order_id_unique="open",
     order_ids="seq", first_order_seq=1000)
 
 SPEC = SimulatorSpec(broker="binance", kind="asgi", build=build, make_engine=make_engine, config_for=config_for,

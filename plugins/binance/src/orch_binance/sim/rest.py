@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from orch.models import OrderStatus, Side
+from orch.models import OrderStatus
 from orch.sim.orders import RejectCode, SimError, SimOrder
 
 from orch_binance import signing

@@ -185,7 +185,8 @@ async def market_streams(ws: WebSocket) -> None:
 
 def _kline(symbol: str, interval: str, bar: _Kline, seconds: int, now: int, *, closed: bool) -> dict[str, Any]:
     return {"e": "kline", "E": now, "s": symbol, "k": {
-        "t": bar.start, "T": bar.start + seconds * 1000 - 1, "s": symbol, "i": interval, "f": 100, "L": 100 + bar.trades,
+        "t": bar.start, "T": bar.start + seconds * 1000 - 1, "s": symbol, "i": interval, "f": 100,
+        "L": 100 + bar.trades,
         "o": wire.dec(bar.open), "c": wire.dec(bar.close), "h": wire.dec(bar.high), "l": wire.dec(bar.low),
         "v": wire.dec(Decimal(bar.trades)), "n": bar.trades, "x": closed, "q": wire.dec(bar.close * bar.trades),
         "V": "0.00000000", "Q": "0.00000000", "B": "0"}}
@@ -269,7 +270,8 @@ async def ws_api(ws: WebSocket) -> None:
                     message = json.loads(frame)
                     ident, method, params = message.get("id"), message["method"], message.get("params") or {}
                 except (ValueError, KeyError, AttributeError):
-                    await socket.send({"id": None, "status": 400, "error": {"code": -1100, "msg": "Malformed request."}})
+                    await socket.send({"id": None, "status": 400,
+                                       "error": {"code": -1100, "msg": "Malformed request."}})
                     continue
                 reply: dict[str, Any]
                 if method == "ping":
