@@ -18,6 +18,15 @@ from orch.sim.runner import run_simulator_in_thread  # noqa: E402
 from orch_ibkr.sim import SIM_ACCOUNT, SPEC  # noqa: E402
 
 
+def settle(ib, predicate, limit: float = 10.0) -> None:
+    """ib_async runs its own asyncio loop on wall-clock time: poll its state until ``predicate`` holds."""
+    for _ in range(int(limit / 0.05)):
+        if predicate():
+            return
+        ib.sleep(0.05)
+    assert predicate()
+
+
 @pytest.fixture
 def tws():
     with run_simulator_in_thread(SPEC) as running:
@@ -69,25 +78,22 @@ def test_place_and_cancel_limit_order(ib, tws):
     [contract] = ib.qualifyContracts(ib_async.Stock("AAPL", "SMART", "USD"))
     order = ib_async.LimitOrder("BUY", 5, 1.00, orderRef="orch-ref-1")
     trade = ib.placeOrder(contract, order)
-    ib.sleep(0.3)
-    assert trade.orderStatus.status == "Submitted"
+    settle(ib, lambda: trade.orderStatus.status == "Submitted")
     engine_order = tws.call(lambda: tws.engine.find_order(client_order_id="orch-ref-1"))
     assert engine_order is not None and engine_order.limit_price == Decimal("1")
     ib.cancelOrder(order)
-    ib.sleep(0.3)
-    assert trade.orderStatus.status == "Cancelled"
+    settle(ib, lambda: trade.orderStatus.status == "Cancelled")
     assert tws.call(tws.engine.get_order, engine_order.id).status.value == "canceled"
-    assert any(code == 202 for _, code, _ in ib.test_errors)
+    settle(ib, lambda: any(code == 202 for _, code, _ in ib.test_errors))
 
 
 def test_market_order_fills_with_commission(ib):
     [contract] = ib.qualifyContracts(ib_async.Stock("AAPL", "SMART", "USD"))
     trade = ib.placeOrder(contract, ib_async.MarketOrder("BUY", 3))
-    ib.sleep(0.3)
-    assert trade.orderStatus.status == "Filled"
+    settle(ib, lambda: trade.orderStatus.status == "Filled" and trade.fills and trade.fills[0].commissionReport.commission)
     assert trade.orderStatus.filled == 3 and trade.orderStatus.avgFillPrice > 0
     assert len(trade.fills) == 1 and trade.fills[0].commissionReport.commission == pytest.approx(1.0)
-    assert {(p.contract.symbol, p.position) for p in ib.positions()} == {("AAPL", 13.0)}
+    settle(ib, lambda: {(p.contract.symbol, p.position) for p in ib.positions()} == {("AAPL", 13.0)})
 
 
 def test_bracket_order(ib, tws):
@@ -96,8 +102,6 @@ def test_bracket_order(ib, tws):
     limit = float(round(mid * Decimal("0.5"), 2))
     bracket = ib.bracketOrder("BUY", 2, limit, takeProfitPrice=limit * 3, stopLossPrice=round(limit * 0.5, 2))
     trades = [ib.placeOrder(contract, o) for o in bracket]
-    ib.sleep(0.3)
-    assert [t.orderStatus.status for t in trades] == ["Submitted", "PreSubmitted", "PreSubmitted"]
+    settle(ib, lambda: [t.orderStatus.status for t in trades] == ["Submitted", "PreSubmitted", "PreSubmitted"])
     ib.cancelOrder(bracket.parent)
-    ib.sleep(0.3)
-    assert all(t.orderStatus.status == "Cancelled" for t in trades)
+    settle(ib, lambda: all(t.orderStatus.status == "Cancelled" for t in trades))
