@@ -126,3 +126,34 @@ async def test_the_simulator_drops_a_client_that_ignores_the_200ms_rule():
                     await ws.get_message()
                     answers += 1
         assert answers == 5  # the sixth violation in a row closes the connection
+
+
+async def test_xtbs_own_host_fails_with_the_shutdown_notice():
+    from contextlib import asynccontextmanager
+
+    from orch.context import ConnectContext
+    from orch.errors import BrokerUnavailable
+    from orch.models import RateLimitDefaults
+    from orch.resilience import RateLimiter
+    from orch.settings import RateLimitSettings
+
+    from orch_xtb.connection import XtbConnection
+    from orch_xtb.settings import XtbSettings
+
+    tried: list[str] = []
+
+    @asynccontextmanager
+    async def unreachable(url: str):
+        tried.append(url)
+        raise OSError("connection refused")
+        yield  # pragma: no cover
+
+    settings = XtbSettings(enabled=True, api_key="12345678", secret_key="pw-canary-4321")
+    async with trio.open_nursery() as nursery:
+        limiter = RateLimiter.from_settings(RateLimitSettings(), RateLimitDefaults(300, burst=1))
+        connection = XtbConnection(settings, ConnectContext("xtb", nursery, limiter), connect=unreachable)
+        with pytest.raises(BrokerUnavailable) as caught:
+            await connection.open()
+    assert tried == ["wss://ws.xtb.com/demo"]
+    text = str(caught.value)
+    assert "2025-03-14" in text and "brokers.xtb.server" in text and "pw-canary-4321" not in text
