@@ -79,3 +79,31 @@ async def test_requests_during_a_drop_fail_as_unavailable_then_recover(autojump_
         account = await h.client.account()
         assert account.account_id == "DU1234567"
         assert trio.current_time() - started >= 60
+
+
+async def test_answer_lost_after_tws_accepted_the_order(autojump_clock):
+    """TWS took the order, then the connection died before the acknowledgement: unknown outcome for
+    the caller, and the lookup after the reconnect finds the order by its client order id."""
+    async with open_harness("ibkr") as h:
+        bid = (await h.client.quote(AAPL)).bid
+        h.sim.running.faults.set(drop_after_accept_burst=1)
+        request = OrderRequest(AAPL, Side.BUY, qty=Decimal(1), type=OrderType.LIMIT,
+                               limit_price=(bid / 2).quantize(Decimal("0.01")), client_order_id="orch-lost-ack")
+        with pytest.raises(BrokerUnavailable):
+            await h.client.place_order(request)
+        await _wait(lambda: h.conn.reconnects == 1)
+        found = await h.client.get_order(OrderRef(client_order_id="orch-lost-ack"))
+        assert found is not None and found.status is OrderStatus.ACCEPTED
+        assert h.sim.running.engine.find_order(client_order_id="orch-lost-ack") is not None
+
+
+async def test_order_lost_before_tws_read_it_is_proven_absent(autojump_clock):
+    async with open_harness("ibkr") as h:
+        await h.client.quote(AAPL)
+        h.sim.running.faults.set(error_burst=1)  # TWS drops the connection on the next message
+        request = OrderRequest(AAPL, Side.BUY, qty=Decimal(1), client_order_id="orch-never-arrived")
+        with pytest.raises(BrokerUnavailable):
+            await h.client.place_order(request)
+        await _wait(lambda: h.conn.reconnects == 1)
+        assert h.sim.running.engine.find_order(client_order_id="orch-never-arrived") is None
+        assert await h.client.get_order(OrderRef(client_order_id="orch-never-arrived")) is None

@@ -37,6 +37,7 @@ _OPEN_WORDS = {"PendingSubmit", "ApiPending", "PreSubmitted", "Submitted", "Pend
 _FINAL_WORDS = {"Filled", "Cancelled", "ApiCancelled", "Inactive"}
 _TYPES_BACK = {v: k for k, v in symbols.ORDER_TYPES.items()}
 SNAPSHOT_TIMEOUT = 12.0  # IB answers a snapshot within 11 s
+FILL_GRACE = 1.0
 
 
 class Pending:
@@ -78,6 +79,7 @@ class OrderRecord:
     legs: list[int] = field(factory=list)
     order_class: OrderClass = OrderClass.SIMPLE
     source: str = ""
+    epoch: int = 0  # the connection (count of reconnects) it was sent on
 
     @property
     def is_open(self) -> bool:
@@ -778,12 +780,20 @@ class IbkrConnection:
         if not parent.acked.is_set() or parent.status == "PendingSubmit":
             raise BrokerUnavailable(f"no acknowledgement of order {parent.order_id} from TWS",
                                     broker=self.broker)
+        if request.type is OrderType.MARKET or request.time_in_force is TimeInForce.IOC:
+            # TWS reports a marketable order's fill right after its acknowledgement: wait a moment
+            # for it so the answer says filled (it is still only an early look, never a guarantee).
+            with trio.move_on_after(FILL_GRACE):
+                while parent.is_open and parent.filled < parent.ib.total_quantity:
+                    parent.acked = trio.Event()
+                    await parent.acked.wait()
+            parent.acked.set()
         return parent.to_order(self.broker, self._legs(parent))
 
     def _record(self, request: OrderRequest, contract: Contract, ib: IbOrder) -> OrderRecord:
         now = self._now()
         record = OrderRecord(order_id=self._take_id(), contract=contract, ib=ib, instrument=request.instrument,
-                             created_at=now, updated_at=now)
+                             created_at=now, updated_at=now, epoch=self.reconnects)
         self.orders[record.order_id] = record
         return record
 
@@ -822,10 +832,16 @@ class IbkrConnection:
         return list(pending.items)
 
     async def get_order(self, ref: OrderRef) -> Order | None:
+        """By IB order id or by orderRef, among this client's open orders and executions (both asked
+        afresh) and what this connection saw. An order sent just before a drop that TWS neither lists as
+        open nor executed after the reconnect never arrived: that is the proof of absence (None)."""
         await self.sync_executions()
         await self.sync_open_orders()
         record = self._find(ref)
         if record is None:
+            return None
+        if record.status == "PendingSubmit" and record.epoch < self.reconnects and not record.executions:
+            del self.orders[record.order_id]
             return None
         return record.to_order(self.broker, self._legs(record))
 
