@@ -155,3 +155,22 @@ async def test_paper_config_refuses_a_live_login(autojump_clock):
         h.sim.running.engine.open_account("U7654321")
         with pytest.raises(ConfigError, match="live account"):
             await h.connect()
+
+
+async def test_stream_orders_yields_each_change(autojump_clock):
+    async with open_harness("ibkr") as h:
+        seen = []
+
+        async def watch():
+            async for order in h.client.stream_orders():
+                seen.append((order.client_order_id, order.status))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch)
+            await trio.sleep(0)
+            await h.client.place_order(OrderRequest(AAPL, Side.BUY, qty=Decimal(2), client_order_id="orch-stream"))
+            with trio.fail_after(5):
+                while ("orch-stream", OrderStatus.FILLED) not in seen:
+                    await trio.sleep(0.1)
+            nursery.cancel_scope.cancel()
+        assert seen[0] == ("orch-stream", OrderStatus.ACCEPTED)
