@@ -17,7 +17,8 @@ import trio
 from orch.context import ConnectContext
 from orch.errors import (AuthError, BrokerUnavailable, ConfigError, LiveTradingRefused, NotSupported,
                          OrderNotFound, PermissionDenied)
-from orch.models import Instrument, Market, OrderFilter, OrderRef, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
+from orch.models import (Instrument, Market, OrderFilter, OrderRef, OrderRequest, OrderStatus, OrderType, Side,
+                         TimeInForce)
 from orch.resilience.limiter import RateLimiter
 from orch.sim.runner import start_simulator
 from orch.testing.harness import open_harness
@@ -302,3 +303,12 @@ async def test_the_harness_connects_through_the_core(autojump_clock):
     async with open_harness("degiro") as h:
         positions = await h.client.positions()
         assert isinstance(positions, list)
+
+
+async def test_an_unreachable_host_is_broker_unavailable(autojump_clock, env):
+    with trio.socket.socket() as probe:  # a loopback port nobody listens on
+        await probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(BrokerUnavailable, match="cannot reach"):
+        async with env.connect(env.settings(base_url=f"http://127.0.0.1:{port}")):
+            pass

@@ -114,7 +114,8 @@ UPDATE = {
             {"name": "id", "value": "FLATEX_EUR"}, {"name": "positionType", "value": "CASH"},
             {"name": "size", "value": 100}]},
         {"name": "positionrow", "id": "1", "value": [
-            {"name": "id", "value": "1"}, {"name": "positionType", "value": "PRODUCT"}, {"name": "size", "value": 0}]}]},
+            {"name": "id", "value": "1"}, {"name": "positionType", "value": "PRODUCT"},
+            {"name": "size", "value": 0}]}]},
     "cashFunds": {"lastUpdated": 1, "name": "cashFunds", "value": [
         {"name": "cashFund", "id": "2", "value": [{"name": "id", "value": 2}, {"name": "currencyCode", "value": "EUR"},
                                                    {"name": "value", "value": 1234.56}]},

@@ -15,7 +15,8 @@ NAME = "degiro"
 
 RISK_NOTICE = (
     "UNOFFICIAL: DEGIRO offers no API. This plugin replays its private web-trader API, which DEGIRO does not "
-    "allow for automated use; using it may breach DEGIRO's terms of service (client agreement), DEGIRO may block the account or "
+    "allow for automated use; using it may breach DEGIRO's terms of service (client agreement), DEGIRO may "
+    "block the account or "
     "demand a captcha, and every API login can trigger a login-alert e-mail. DEGIRO has no paper account: "
     "every command against real DEGIRO trades real money and needs --live."
 )
@@ -52,8 +53,9 @@ def orch_broker_info() -> BrokerInfo:
         markets=frozenset({Market.EU_STOCKS, Market.US_STOCKS, Market.GLOBAL_STOCKS}),
         capabilities=CAPABILITIES,
         settings_type=DegiroSettings,
-        # Community advice is 1-2 s between calls; order requests closer than ~0.75 s get 429.
-        rate_limits=RateLimitDefaults(requests_per_minute=60, burst=5, orders_per_second=1),
+        # Community advice is 1-2 s between calls; order requests closer than ~0.75 s get 429. A burst of
+        # 10 covers one command (login, config, client, account info, the call) before the pacing starts.
+        rate_limits=RateLimitDefaults(requests_per_minute=60, burst=10, orders_per_second=1),
         endpoints={"live": LIVE_URL},
         # Derived from base_url (true only for a loopback simulator): real DEGIRO is always live.
         paper_flag="paper",

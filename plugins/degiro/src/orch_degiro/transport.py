@@ -54,7 +54,7 @@ class HttpSession:
         except httpx.TimeoutException:
             raise BrokerUnavailable(f"timed out on {request.method} {_path(request.url)}", broker=self._broker,
                                     hint="the request may have reached DEGIRO") from None
-        except httpx.TransportError:
+        except httpx.TransportError as exc:
             raise BrokerUnavailable(f"cannot reach {_host(request.url)} ({type(exc).__name__})",
                                     broker=self._broker) from None
         self._client.cookies.clear()

@@ -168,7 +168,8 @@ async def config(sim: DegiroSim, request: Request, match: dict[str, str]) -> Res
     return _json({"data": {
         "tradingUrl": f"{root}/trading/secure/", "paUrl": f"{root}/pa/secure/",
         "reportingUrl": f"{root}/portfolio-reports/secure/", "paymentServiceUrl": f"{root}/payments/",
-        "productSearchUrl": f"{root}/product_search/secure/", "dictionaryUrl": f"{root}/product_search/config/dictionary/",
+        "productSearchUrl": f"{root}/product_search/secure/",
+        "dictionaryUrl": f"{root}/product_search/config/dictionary/",
         "productTypesUrl": f"{root}/product_search/config/productTypes/", "i18nUrl": f"{root}/i18n/",
         "vwdQuotecastServiceUrl": f"{root}/CORS/", "landingPath": "/trader/", "loginUrl": f"{root}/login/secure/login",
         "sessionId": request.cookies.get("JSESSIONID"), "clientId": SIM_CLIENT_ID}})
@@ -222,8 +223,8 @@ async def check_order(sim: DegiroSim, request: Request, match: dict[str, str]) -
     sim.counters["checks"] += 1
     if not preview.accepted:
         return wire.rejection(preview.reject_code, preview.reject_reason)
-    confirmation = sim.new_token()
-    confirmation = f"{confirmation[:8]}-{confirmation[8:12]}-{confirmation[12:16]}-{confirmation[16:20]}-{confirmation[20:]}"
+    token = sim.new_token()
+    confirmation = f"{token[:8]}-{token[8:12]}-{token[12:16]}-{token[16:20]}-{token[20:]}"
     with sim.lock:
         sim.confirmations[confirmation] = (parsed, sim.now())
     return _json({"data": {"confirmationId": confirmation, "freeSpaceNew": preview.buying_power,

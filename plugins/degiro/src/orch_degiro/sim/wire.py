@@ -121,7 +121,8 @@ def _open_row(sim: DegiroSim, order: SimOrder) -> dict[str, Any]:
         "price": order.limit_price or 0, "stopPrice": order.stop_price or 0,
         "totalOrderValue": (order.limit_price or 0) * (order.qty or 0),
         "orderTypeId": TYPE_CODES[order.type], "orderTimeTypeId": TIME_CODES.get(order.time_in_force, 1),
-        "orderType": TYPE_WORDS[order.type], "orderTimeType": "DAY" if order.time_in_force is TimeInForce.DAY else "GTC",
+        "orderType": TYPE_WORDS[order.type],
+        "orderTimeType": "DAY" if order.time_in_force is TimeInForce.DAY else "GTC",
         "isModifiable": True, "isDeletable": True})
 
 
@@ -176,7 +177,8 @@ def update(sim: DegiroSim, wanted: list[str]) -> dict[str, Any]:
         out["portfolio"] = _section("portfolio", rows)
     if "totalPortfolio" in wanted:
         out["totalPortfolio"] = {"lastUpdated": 1, "name": "totalPortfolio", "value": [
-            _item("degiroCash", Decimal(0)), _item("flatexCash", state.cash_total), _item("totalCash", state.cash_total),
+            _item("degiroCash", Decimal(0)), _item("flatexCash", state.cash_total),
+            _item("totalCash", state.cash_total),
             _item("freeSpaceNew", state.buying_power),
             _item("reportPortfValue", state.long_market_value), _item("reportCashBal", state.cash_total),
             _item("reportNetliq", state.equity), _item("reportOverallMargin", Decimal(0)),
