@@ -58,3 +58,52 @@ def test_official_sdk_sees_a_bad_signature(running):
     rest = client(running.url, secret="wrong-secret")
     with pytest.raises(Exception, match="Signature for this request is not valid"):
         rest.get_account()
+
+
+async def _collect(handle: Any, wanted: int, *, timeout: float = 10.0) -> list[Any]:
+    import asyncio
+
+    got: list[Any] = []
+    handle.on("message", got.append)
+    async with asyncio.timeout(timeout):
+        while len(got) < wanted:
+            await asyncio.sleep(0.05)
+    return got
+
+
+def test_official_sdk_market_streams(running):
+    import asyncio
+
+    async def main() -> tuple[list[Any], list[Any]]:
+        config = spot_sdk.ConfigurationWebSocketStreams(stream_url=running.ws_url, reconnect_attempts=1)
+        connection = await spot_sdk.Spot(config_ws_streams=config).websocket_streams.create_connection()
+        try:
+            books = await connection.book_ticker(symbol="btcusdt")
+            trades = await connection.trade(symbol="btcusdt")
+            return await _collect(books, 2), await _collect(trades, 1)
+        finally:
+            await connection.close_connection(close_session=True)
+
+    books, trades = asyncio.run(main())
+    assert books[0].s == "BTCUSDT" and Decimal(books[0].b) < Decimal(books[0].a)
+    assert trades[0].e == "trade" and Decimal(trades[0].p) > 0
+
+
+def test_official_sdk_user_data_stream_over_the_websocket_api(running):
+    import asyncio
+
+    async def main() -> list[Any]:
+        config = spot_sdk.ConfigurationWebSocketAPI(api_key=SIM_API_KEY, api_secret=SIM_SECRET_KEY,
+                                                    stream_url=f"{running.ws_url}/ws-api/v3", reconnect_attempts=1)
+        connection = await spot_sdk.Spot(config_ws_api=config).websocket_api.create_connection()
+        try:
+            subscribed = await connection.user_data_stream_subscribe_signature()  # the SDK signs it
+            running.engine.place_order(symbol="BTCUSDT", side="buy", qty="0.01", time_in_force="gtc",
+                                       client_order_id="sdk-uds")
+            return await _collect(subscribed.stream, 2)
+        finally:
+            await connection.close_connection(close_session=True)
+
+    events = [e.actual_instance for e in asyncio.run(main())]
+    assert [(e.x, e.X) for e in events] == [("NEW", "NEW"), ("TRADE", "FILLED")]
+    assert events[1].c == "sdk-uds" and Decimal(events[1].l) == Decimal("0.01") and events[1].N == "USDT"
