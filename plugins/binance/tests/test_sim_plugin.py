@@ -252,3 +252,27 @@ async def test_the_simulator_refuses_orders_the_way_binance_does(running, params
     async with httpx.AsyncClient(base_url=running.url, headers={"X-MBX-APIKEY": SIM_API_KEY}) as http:
         answer = await http.post(f"/api/v3/order?{_signed(query)}")
     assert answer.status_code == 400 and answer.json()["code"] == code and text in answer.json()["msg"]
+
+
+async def test_a_lost_answer_is_an_unknown_outcome_and_the_order_is_found_by_its_client_id(conn, running):
+    from orch.errors import BrokerUnavailable
+
+    running.faults.set(drop_after_accept_burst=1)
+    request = OrderRequest(BTC, Side.BUY, qty=D("0.001"), type=OrderType.LIMIT, limit_price=D("10000"),
+                           time_in_force=TimeInForce.GTC, client_order_id="orch-lost-1")
+    with pytest.raises(BrokerUnavailable):
+        await conn.place_order(request)
+    found = await conn.get_order(OrderRef(client_order_id="orch-lost-1", instrument=BTC))
+    assert found is not None and found.status is OrderStatus.NEW and found.limit_price == D("10000")
+    assert len(running.engine.orders(status="all")) == 1  # placed once, never resent
+
+
+async def test_a_server_error_on_an_order_is_an_unknown_outcome(conn, running):
+    from orch.errors import BrokerUnavailable
+
+    running.faults.set(error_burst=1, error_status=503)
+    with pytest.raises(BrokerUnavailable, match="unknown"):
+        await conn.place_order(OrderRequest(BTC, Side.BUY, qty=D("0.001"), type=OrderType.LIMIT,
+                                            limit_price=D("10000"), time_in_force=TimeInForce.GTC,
+                                            client_order_id="orch-503"))
+    assert await conn.get_order(OrderRef(client_order_id="orch-503", instrument=BTC)) is None  # proven absent
