@@ -105,3 +105,14 @@ def test_bracket_order(ib, tws):
     settle(ib, lambda: [t.orderStatus.status for t in trades] == ["Submitted", "PreSubmitted", "PreSubmitted"])
     ib.cancelOrder(bracket.parent)
     settle(ib, lambda: all(t.orderStatus.status == "Cancelled" for t in trades))
+
+
+def test_market_data(ib, tws):
+    [contract] = ib.qualifyContracts(ib_async.Stock("AAPL", "SMART", "USD"))
+    [ticker] = ib.reqTickers(contract)  # snapshot: ends with tickSnapshotEnd
+    mid = tws.call(tws.engine.quote, "AAPL").mid
+    assert 0 < ticker.bid <= ticker.ask and abs(Decimal(str(ticker.bid)) - mid) / mid < Decimal("0.01")
+    assert ticker.bidSize > 0 and ticker.last > 0
+    streaming = ib.reqMktData(contract)
+    settle(ib, lambda: streaming.bid > 0 and streaming.ask >= streaming.bid and streaming.marketDataType == 1)
+    ib.cancelMktData(contract)

@@ -19,23 +19,20 @@ from typing import Any
 
 import attrs
 import trio
-from attrs import define, field
 
 from orch.context import ConnectContext
 from orch.errors import (BrokerUnavailable, ConfigError, InvalidOrder, OrchError, OrderNotFound,
                          OrderRejected, ProtocolError, RateLimited)
 from orch.models import (Account, Balance, Instrument, Order, OrderClass, OrderFilter, OrderRef, OrderRequest,
-                         OrderStatus, OrderType, Position, Quote, Side, TimeInForce)
+                         OrderType, Position, Quote, Side, TimeInForce)
 
 from orch_ibkr import protocol, symbols
+from orch_ibkr.orders import FINAL_WORDS, OPEN_WORDS, OrderRecord
 from orch_ibkr.protocol import Contract, ContractDetails, ErrorMsg, Execution, IbOrder, In
 from orch_ibkr.settings import Endpoint, IbkrSettings, resolve_endpoint
 
 SUMMARY_TAGS = ("AccountType", "NetLiquidation", "TotalCashValue", "BuyingPower", "AvailableFunds",
                 "$LEDGER:ALL")
-_OPEN_WORDS = {"PendingSubmit", "ApiPending", "PreSubmitted", "Submitted", "PendingCancel"}
-_FINAL_WORDS = {"Filled", "Cancelled", "ApiCancelled", "Inactive"}
-_TYPES_BACK = {v: k for k, v in symbols.ORDER_TYPES.items()}
 SNAPSHOT_TIMEOUT = 12.0  # IB answers a snapshot within 11 s
 FILL_GRACE = 1.0
 
@@ -55,63 +52,6 @@ class Pending:
         if not self.done.is_set():
             self.error = error
             self.done.set()
-
-
-@define(eq=False)
-class OrderRecord:
-    """What this client knows of one IB order."""
-
-    order_id: int
-    contract: Contract
-    ib: IbOrder
-    instrument: Instrument | None = None
-    status: str = "PendingSubmit"
-    filled: Decimal = Decimal(0)
-    avg_fill_price: Decimal | None = None
-    perm_id: int = 0
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    error: OrchError | None = None
-    reject_reason: str | None = None
-    acked: trio.Event = field(factory=trio.Event)
-    executions: dict[str, Execution] = field(factory=dict)
-    fees: Decimal = Decimal(0)
-    legs: list[int] = field(factory=list)
-    order_class: OrderClass = OrderClass.SIMPLE
-    source: str = ""
-    epoch: int = 0  # the connection (count of reconnects) it was sent on
-
-    @property
-    def is_open(self) -> bool:
-        return self.status not in _FINAL_WORDS
-
-    def orch_status(self) -> OrderStatus:
-        if self.status == "Filled":
-            return OrderStatus.FILLED
-        if self.status in ("Cancelled", "ApiCancelled"):
-            return OrderStatus.CANCELED
-        if self.status == "Inactive":
-            return OrderStatus.REJECTED
-        if self.status == "PendingCancel":
-            return OrderStatus.PENDING_CANCEL
-        if self.status in ("PendingSubmit", "ApiPending"):
-            return OrderStatus.NEW
-        return OrderStatus.PARTIALLY_FILLED if self.filled > 0 else OrderStatus.ACCEPTED
-
-    def to_order(self, broker: str, legs: tuple[Order, ...] = ()) -> Order:
-        kind = _TYPES_BACK.get(self.ib.order_type, OrderType.MARKET)
-        stop = self.ib.aux_price if kind in (OrderType.STOP, OrderType.STOP_LIMIT) else None
-        tif = {"DAY": TimeInForce.DAY, "GTC": TimeInForce.GTC, "IOC": TimeInForce.IOC}.get(self.ib.tif)
-        return Order(broker=broker, broker_order_id=str(self.order_id),
-                     instrument=self.instrument or symbols.to_instrument(self.contract, broker=broker),
-                     side=Side.BUY if self.ib.action == "BUY" else Side.SELL, type=kind,
-                     status=self.orch_status(), raw_status=self.status + self.source,
-                     client_order_id=self.ib.order_ref or None, qty=self.ib.total_quantity or None,
-                     filled_qty=self.filled, avg_fill_price=self.avg_fill_price,
-                     limit_price=self.ib.lmt_price if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None,
-                     stop_price=stop, time_in_force=tif, order_class=self.order_class,
-                     created_at=self.created_at, updated_at=self.updated_at,
-                     reject_reason=self.reject_reason, legs=legs)
 
 
 class IbkrConnection:
@@ -603,7 +543,7 @@ class IbkrConnection:
     def _set_status(self, record: OrderRecord, status: str, *, force_notify: bool = False) -> None:
         if record.status == status and not force_notify:
             return
-        if record.status in _FINAL_WORDS and status in _OPEN_WORDS:
+        if record.status in FINAL_WORDS and status in OPEN_WORDS:
             return  # a stale open status never resurrects a finished order
         record.status = status
         record.updated_at = self._now()

@@ -216,8 +216,8 @@ class Session:
             return
         client_id = int(fields[2]) if len(fields) > 2 and fields[2].lstrip("-").isdigit() else 0
         if any(s.client_id == client_id for s in self.state.sessions):
-            await self.send(wire.error(-1, 326, f"Unable to connect as the client id is already in use. "
-                                                f"Retry with a unique client id."))
+            await self.send(wire.error(-1, 326, "Unable to connect as the client id is already in use. "
+                                                "Retry with a unique client id."))
             raise _Closed
         self.client_id = client_id
         self.state.sessions.add(self)
