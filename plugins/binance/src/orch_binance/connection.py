@@ -227,7 +227,9 @@ class BinanceConnection:
             raise NotSupported("stream_quotes", f"brokers.{self.broker}.market_data.streaming.enabled is false",
                                broker=self.broker)
         mapping = {self.symbol(i): i for i in instruments}
-        intervals = () if quotes_only else tuple(self.settings.market_data.streaming.intervals)
+        # Klines are subscribed even for quotes alone: bookTicker carries no time, and a kline (every 2 s) gives
+        # the server's clock to stamp quotes with on a symbol that trades rarely.
+        intervals = tuple(self.settings.market_data.streaming.intervals) or ("1m",)
         url = f"{self.endpoints.stream}/ws"
 
         async def runner(deliver: Any) -> None:
