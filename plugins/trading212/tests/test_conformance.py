@@ -6,6 +6,8 @@ id (``native_client_order_id = False``); the lookup that replaces them is tested
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from orch.testing.conformance import BrokerConformance
 
 
@@ -18,3 +20,13 @@ class TestTrading212ConformanceUS(TestTrading212Conformance):
     """The same checks on a US line (AAPL_US_EQ, priced in USD on a EUR account)."""
 
     stock_symbol = "AAPL"
+
+
+class TestTrading212ConformanceLondon(TestTrading212Conformance):
+    """A London ETF (VUSAl_EQ): prices in GBX pence, money in GBP, account in EUR."""
+
+    stock_symbol = "VUSA.L"
+
+    def far_limit_price(self, bid: Decimal) -> Decimal:
+        # The simulated London tick for a line priced in thousands of pence is half a penny.
+        return (bid / 2 // Decimal("0.5")) * Decimal("0.5")

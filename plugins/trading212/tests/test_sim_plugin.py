@@ -185,3 +185,11 @@ async def test_a_matched_order_is_never_matched_again_by_a_later_process(tmp_pat
         b = await later.get_order(OrderRef(client_order_id="twin-b"))
         assert a is not None and b is not None and a.broker_order_id != b.broker_order_id
         assert (tmp_path / "trading212").is_dir()
+
+
+async def test_a_server_without_the_summary_falls_back_to_legacy_cash_and_info(autojump_clock):
+    async with open_harness("trading212") as h:
+        h.sim.running.faults.set(error_burst=1, error_status=404, paths=["/api/v0/equity/account/summary"])
+        account = await h.client.account()
+        assert account.account_id == "21200001" and account.currency == "EUR" and account.cash == 50000
+        assert sim_of(h).counters.by_endpoint.get("account_cash") == 1

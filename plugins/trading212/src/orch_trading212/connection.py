@@ -164,7 +164,16 @@ class Trading212Connection:
     # ----------------------------------------------------------------------------- account
 
     async def account(self) -> Account:
-        data = await self.http.call(protocol.account_summary())
+        try:
+            data = await self.http.call(protocol.account_summary())
+        except BrokerError as exc:
+            if exc.status != 404:
+                raise
+            # A server without the summary endpoint (mid-2025 API): the legacy cash + info pair.
+            cash = await self.http.call(protocol.account_cash())
+            info = await self.http.call(protocol.account_info())
+            self._remember_summary({"currency": info.get("currencyCode"), "id": info.get("id")})
+            return protocol.parse_legacy_account(cash, info, paper=self.practice, broker=self.broker)
         self._remember_summary(data)
         return protocol.parse_account(data, paper=self.practice, broker=self.broker)
 
