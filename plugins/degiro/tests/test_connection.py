@@ -162,11 +162,12 @@ async def test_a_failed_automatic_login_is_never_retried(autojump_clock, env):
         env.sim.password = "changed-elsewhere"
         with pytest.raises(AuthError, match="automatic login"):
             await conn.account()
-        attempts = env.sim.counters["login_requests"]
+        attempts, requests = env.sim.counters["login_requests"], env.sim.counters["requests"]
         for _ in range(3):
             with pytest.raises(AuthError, match="will not try again"):
                 await conn.positions()
-        assert env.sim.counters["login_requests"] == attempts
+        # Refused locally: no login attempt and not even a request with the dead session.
+        assert env.sim.counters["login_requests"] == attempts and env.sim.counters["requests"] == requests
 
 
 async def test_confirm_after_the_session_expired_checks_again_and_places_once(autojump_clock, env):

@@ -206,14 +206,17 @@ class DegiroConnection:
                                     int_account=int_account)
         self.currency = protocol.parse_account_info(info) or self.currency
 
+    def _refuse_after_failed_login(self) -> None:
+        if self._relogin_failed is not None:
+            raise AuthError(f"the DEGIRO session expired and the automatic login failed earlier "
+                            f"({self._relogin_failed}); orch will not try again", broker=self.broker,
+                            hint="check the credentials and reconnect")
+
     async def _relogin(self, generation: int) -> None:
         async with self._login_lock:
+            self._refuse_after_failed_login()
             if self._generation != generation:
                 return  # another call already logged in again
-            if self._relogin_failed is not None:
-                raise AuthError(f"the DEGIRO session expired and the automatic login failed earlier "
-                                f"({self._relogin_failed}); orch will not try again", broker=self.broker,
-                                hint="check the credentials and reconnect")
             self.logger.info("%s: session expired; logging in again", self.broker)
             try:
                 await self._login()
@@ -225,8 +228,7 @@ class DegiroConnection:
 
     async def call(self, request: HttpRequest) -> Any:
         """A session call; on 401 log in again (at most once) and repeat it once."""
-        if self._relogin_failed is not None:
-            await self._relogin(-1)
+        self._refuse_after_failed_login()
         generation = self._generation
         try:
             return await self._send(request)
