@@ -101,8 +101,10 @@ def test_settings_accept_every_key_of_the_guide():
     from orch.config import config_from_data
 
     guide = {"enabled": True, "acknowledge_unofficial": True, "username": "+4915550100000",
-             "password": "YOUR_TR_PASSWORD", "pin": "9876", "device_id": None, "secure_session": True}
+             "password": "not-used-by-trade-republic", "pin": "9876", "device_id": None, "secure_session": True}
     settings = config_from_data({"brokers": {NAME: guide}}, source="<test>", env={}).brokers[NAME]
     assert isinstance(settings, TradeRepublicSettings)
-    assert settings.password is None  # unused by Trade Republic; a placeholder is simply absent
+    assert settings.password.is_set and "not-used-by-trade-republic" not in repr(settings)
+    del guide["password"]  # Trade Republic has no password: leaving the key out is fine
+    assert config_from_data({"brokers": {NAME: guide}}, source="<test>", env={}).brokers[NAME].password is None
     assert settings.username.reveal() == "+4915550100000" and "+4915550100000" not in repr(settings)

@@ -50,8 +50,9 @@ def orch_broker_info() -> BrokerInfo:
         markets=frozenset({Market.EU_STOCKS, Market.US_STOCKS}),
         capabilities=CAPABILITIES,
         settings_type=TradeRepublicSettings,
-        # Not published; the web app's own pace (a handful of subscriptions a second) is the model.
-        rate_limits=RateLimitDefaults(requests_per_minute=60, burst=10),
+        # Not published. The web app itself opens dozens of subscriptions at once (an instrument and a ticker
+        # per position), so the budget allows bursts of that size at a modest sustained pace.
+        rate_limits=RateLimitDefaults(requests_per_minute=300, burst=60),
         endpoints={"live": API_URL},
         # No paper account: the non-live flag is true only for a loopback simulator (see settings.py).
         paper_flag="simulator",

@@ -4,7 +4,8 @@ Every key of the broker guide's block is accepted as written there, mapped onto 
 
 * ``username`` is the phone number the account is registered with (international form, ``+4917…``);
 * ``pin`` is the app PIN (four digits);
-* ``password``: Trade Republic has no password; the key is accepted for the guide's sake and never sent;
+* ``password``: Trade Republic has no password; the key is accepted for the guide's sake and never sent
+  (leave it out: a placeholder there is reported as an unset secret, as for any credential);
 * ``device_id`` is the stable device id sent inside the ``X-TR-Device-Info`` login header (None: one is
   derived from this machine, the same on every run);
 * ``secure_session``: true keeps the session cookies in the user's state directory (``$ORCH_HOME`` if
@@ -42,10 +43,9 @@ def _secret(value: object) -> Secret:
 
 
 def _optional_secret(value: object) -> Secret | None:
-    # The guide's ``password`` is unused: a missing or placeholder value is simply absent, so it never
-    # shows up as "not set" next to the credentials that matter.
-    secret = _secret(value)
-    return secret if secret.is_set else None
+    # The guide's ``password`` is unused: leaving it out is fine; a value given is still a credential
+    # (masked; a placeholder is reported as not set like any other secret, so delete the key instead).
+    return None if value is None else _secret(value)
 
 
 def is_loopback(url: str) -> bool:
