@@ -218,3 +218,14 @@ def test_config_refusals_name_the_setting():
                              time_in_force=TimeInForce.GTC), settings)
     with pytest.raises(NotSupported, match="order_types.market.enabled is false"):
         _params(OrderRequest(BTC, Side.BUY, qty=D("0.01"), time_in_force=TimeInForce.GTC), settings)
+
+
+def test_take_profit_by_trigger_side():
+    sell = OrderRequest(BTC, Side.SELL, qty=D("0.01"), type=OrderType.STOP_LIMIT, stop_price=D("70000"),
+                        limit_price=D("69900"), time_in_force=TimeInForce.GTC)
+    assert rules.is_take_profit(sell, D("65000")) and not rules.is_take_profit(sell, D("71000"))
+    _, p = rules.order_params(sell, RULES, SETTINGS, take_profit=True)
+    assert dict(p)["type"] == "TAKE_PROFIT_LIMIT" and dict(p)["stopPrice"] == "70000"
+    buy = OrderRequest(BTC, Side.BUY, qty=D("0.01"), type=OrderType.STOP, stop_price=D("60000"),
+                       time_in_force=TimeInForce.GTC)
+    assert rules.is_take_profit(buy, D("65000"))

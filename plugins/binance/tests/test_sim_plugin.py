@@ -276,3 +276,20 @@ async def test_a_server_error_on_an_order_is_an_unknown_outcome(conn, running):
                                             limit_price=D("10000"), time_in_force=TimeInForce.GTC,
                                             client_order_id="orch-503"))
     assert await conn.get_order(OrderRef(client_order_id="orch-503", instrument=BTC)) is None  # proven absent
+
+
+async def test_a_stop_beyond_the_market_goes_as_a_take_profit(conn, sim):
+    quote = await conn.quote(BTC)
+    target = (quote.ask * D("1.5")).quantize(D("0.01"))
+    order = await conn.place_order(OrderRequest(BTC, Side.SELL, qty=D("0.01"), type=OrderType.STOP_LIMIT,
+                                                stop_price=target, limit_price=target, time_in_force=TimeInForce.GTC,
+                                                client_order_id="orch-tp"))
+    assert order.type is OrderType.STOP_LIMIT and order.stop_price == target and order.status is OrderStatus.NEW
+    placed = sim.engine.find_order(client_order_id="orch-tp")
+    assert placed.extra["wire_type"] == "TAKE_PROFIT_LIMIT"
+    below = (quote.bid * D("0.5")).quantize(D("0.01"))
+    stop = await conn.place_order(OrderRequest(BTC, Side.SELL, qty=D("0.01"), type=OrderType.STOP_LIMIT,
+                                               stop_price=below, limit_price=below, time_in_force=TimeInForce.GTC,
+                                               client_order_id="orch-sl"))
+    assert sim.engine.find_order(client_order_id="orch-sl").extra["wire_type"] == "STOP_LOSS_LIMIT"
+    assert stop.status is OrderStatus.NEW

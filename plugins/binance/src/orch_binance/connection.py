@@ -17,7 +17,8 @@ import trio
 from orch.context import ConnectContext
 from orch.errors import (BrokerUnavailable, ConfigError, InvalidOrder, NotSupported, OrderNotFound, ProtocolError,
                          UnknownInstrument)
-from orch.models import Account, Fill, Instrument, Order, OrderFilter, OrderRef, OrderRequest, Position, Quote
+from orch.models import (Account, Fill, Instrument, Order, OrderClass, OrderFilter, OrderRef, OrderRequest,
+                         OrderType, Position, Quote)
 from orch.settings import unset_secrets
 
 from orch_binance import filters, protocol, rules, streams
@@ -138,7 +139,16 @@ class BinanceConnection:
     async def place_order(self, request: OrderRequest) -> Order:
         rules.check_capabilities(request, self.settings, broker=self.broker)
         symbol = self.symbol(request.instrument)
-        kind, params = rules.order_params(request, await self.symbol_rules(symbol), self.settings, broker=self.broker)
+        symbol_rules = await self.symbol_rules(symbol)
+        take_profit = False
+        if request.type in (OrderType.STOP, OrderType.STOP_LIMIT) and request.order_class is OrderClass.SIMPLE:
+            # Which of Binance's trigger types this is depends on where the market is now (weight 2).
+            last = protocol.parse_price(await self.http.call(protocol.ticker_price(symbol)), broker=self.broker)
+            take_profit = rules.is_take_profit(request, last)
+            if take_profit:
+                rules.check_toggle("take_profit", self.settings, broker=self.broker)
+        kind, params = rules.order_params(request, symbol_rules, self.settings, broker=self.broker,
+                                          take_profit=take_profit)
         call = protocol.new_order(params) if kind == "order" else protocol.new_oco(params)
         data = await self.http.call(call)
         try:

@@ -34,7 +34,8 @@ CAPABILITIES = Capabilities(
     quotes=True,
     notes=(
         "spot only: USDT-M and COIN-M futures are refused (NotSupported)",
-        "stop orders are STOP_LOSS / STOP_LOSS_LIMIT; post_only limit orders are LIMIT_MAKER",
+        "stop orders are STOP_LOSS(_LIMIT), or TAKE_PROFIT(_LIMIT) when the stop is beyond the market "
+        "(a sell above it, a buy below it); post_only limit orders are LIMIT_MAKER",
         "notional orders are market orders by quoteOrderQty",
         "quantities are rounded down to the lot step, limit prices to the tick in the trader's favour",
         "looking an order up or cancelling it needs its instrument (Binance requires the symbol)",

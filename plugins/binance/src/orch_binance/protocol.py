@@ -527,3 +527,9 @@ def parse_ticker_24hr(data: Mapping[str, Any], instrument: Instrument, *, broker
                      bid=_positive(data.get("bidPrice")), ask=_positive(data.get("askPrice")),
                      bid_size=_dec(data.get("bidQty")), ask_size=_dec(data.get("askQty")),
                      last=_positive(data.get("lastPrice")))
+
+
+def parse_price(data: Mapping[str, Any], *, broker: str = BROKER) -> Decimal:
+    """``ticker/price`` for one symbol: ``{"symbol": "BTCUSDT", "price": "65000.01"}``."""
+    with reading("ticker price", broker=broker):
+        return to_decimal(data["price"])

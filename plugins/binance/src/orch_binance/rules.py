@@ -25,6 +25,7 @@ _TOGGLES = {OrderType.MARKET: ("market",), OrderType.LIMIT: ("limit",), OrderTyp
             OrderType.STOP_LIMIT: ("stop_loss", "stop_limit", "stop_loss_limit")}
 
 
+
 def _invalid(message: str, broker: str) -> InvalidOrder:
     return InvalidOrder(f"{broker}: {message}")
 
@@ -87,6 +88,12 @@ def check_capabilities(request: OrderRequest, settings: BrokerSettings, *, broke
             raise _invalid("an iceberg order needs time_in_force gtc", broker)
 
 
+def check_toggle(key: str, settings: BrokerSettings, *, broker: str = BROKER) -> None:
+    toggle = settings.order_types.get(key)
+    if toggle is not None and not toggle.enabled:
+        raise NotSupported(f"order_types.{key}", f"brokers.{broker}.order_types.{key}.enabled is false", broker=broker)
+
+
 def _config_notional(value: Decimal, settings: BrokerSettings, *, broker: str) -> None:
     trading = settings.trading_settings
     section = f"brokers.{broker}.trading_settings"
@@ -107,10 +114,20 @@ def _check_sizes(qty: Decimal, settings: BrokerSettings, *, broker: str) -> None
         raise _invalid(f"qty {plain(qty)} is above {section}.max_order_size ({plain(trading.max_order_size)})", broker)
 
 
+def is_take_profit(request: OrderRequest, last: Decimal) -> bool:
+    """A stop on the far side of the market: a sell triggered by a rise, a buy by a fall. Binance's
+    STOP_LOSS would refuse it ("Order would trigger immediately"); its TAKE_PROFIT types trigger exactly
+    there, when the market reaches the stop price."""
+    if request.type not in (OrderType.STOP, OrderType.STOP_LIMIT) or request.stop_price is None:
+        return False
+    return request.stop_price > last if request.side is Side.SELL else request.stop_price < last
+
+
 def order_params(request: OrderRequest, rules: SymbolRules, settings: BrokerSettings, *,
-                 broker: str = BROKER) -> tuple[str, list[tuple[str, str]]]:
+                 broker: str = BROKER, take_profit: bool = False) -> tuple[str, list[tuple[str, str]]]:
     """(``order`` or ``oco``, the parameters of ``POST /api/v3/order`` or ``/api/v3/orderList/oco``) after
-    rounding and every filter check. Raises NotSupported / InvalidOrder (naming the filter)."""
+    rounding and every filter check. ``take_profit`` sends a stop order as TAKE_PROFIT(_LIMIT) (see
+    :func:`is_take_profit`). Raises NotSupported / InvalidOrder (naming the filter)."""
     check_capabilities(request, settings, broker=broker)
     if not rules.trading:
         raise _invalid(f"{rules.symbol} is not trading (status {rules.status})", broker)
@@ -152,9 +169,11 @@ def order_params(request: OrderRequest, rules: SymbolRules, settings: BrokerSett
             params += [("type", "LIMIT"), ("timeInForce", TIFS[request.time_in_force]), ("quantity", plain(qty)),
                        ("price", plain(limit))]
     elif request.type is OrderType.STOP:
-        params += [("type", "STOP_LOSS"), ("quantity", plain(qty)), ("stopPrice", plain(stop))]
+        kind = "TAKE_PROFIT" if take_profit else "STOP_LOSS"
+        params += [("type", kind), ("quantity", plain(qty)), ("stopPrice", plain(stop))]
     elif request.type is OrderType.STOP_LIMIT:
-        params += [("type", "STOP_LOSS_LIMIT"), ("timeInForce", TIFS[request.time_in_force]),
+        kind = "TAKE_PROFIT_LIMIT" if take_profit else "STOP_LOSS_LIMIT"
+        params += [("type", kind), ("timeInForce", TIFS[request.time_in_force]),
                    ("quantity", plain(qty)), ("price", plain(limit)), ("stopPrice", plain(stop))]
     if rules.order_types and params[2][1] not in rules.order_types:
         raise NotSupported(f"order_type:{params[2][1]}", f"{rules.symbol} does not take {params[2][1]} orders",
