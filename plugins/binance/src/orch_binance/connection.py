@@ -140,15 +140,15 @@ class BinanceConnection:
         rules.check_capabilities(request, self.settings, broker=self.broker)
         symbol = self.symbol(request.instrument)
         symbol_rules = await self.symbol_rules(symbol)
-        take_profit = False
+        # Every local check first: a refused order costs no request at all.
+        kind, params = rules.order_params(request, symbol_rules, self.settings, broker=self.broker)
         if request.type in (OrderType.STOP, OrderType.STOP_LIMIT) and request.order_class is OrderClass.SIMPLE:
             # Which of Binance's trigger types this is depends on where the market is now (weight 2).
             last = protocol.parse_price(await self.http.call(protocol.ticker_price(symbol)), broker=self.broker)
-            take_profit = rules.is_take_profit(request, last)
-            if take_profit:
+            if rules.is_take_profit(request, last):
                 rules.check_toggle("take_profit", self.settings, broker=self.broker)
-        kind, params = rules.order_params(request, symbol_rules, self.settings, broker=self.broker,
-                                          take_profit=take_profit)
+                kind, params = rules.order_params(request, symbol_rules, self.settings, broker=self.broker,
+                                                  take_profit=True)
         call = protocol.new_order(params) if kind == "order" else protocol.new_oco(params)
         data = await self.http.call(call)
         try:
