@@ -100,7 +100,7 @@ def test_bracket_order(ib, tws):
     [contract] = ib.qualifyContracts(ib_async.Stock("AAPL", "SMART", "USD"))
     mid = tws.call(tws.engine.quote, "AAPL").mid
     limit = float(round(mid * Decimal("0.5"), 2))
-    bracket = ib.bracketOrder("BUY", 2, limit, takeProfitPrice=limit * 3, stopLossPrice=round(limit * 0.5, 2))
+    bracket = ib.bracketOrder("BUY", 2, limit, takeProfitPrice=round(limit * 3, 2), stopLossPrice=round(limit * 0.5, 2))
     trades = [ib.placeOrder(contract, o) for o in bracket]
     settle(ib, lambda: [t.orderStatus.status for t in trades] == ["Submitted", "PreSubmitted", "PreSubmitted"])
     ib.cancelOrder(bracket.parent)
