@@ -44,14 +44,16 @@ class Env:
         section = {k: v for k, v in section.items() if v is not None}
         return config_from_data({"brokers": {"degiro": section}}, source="<test>", env={}).brokers["degiro"]
 
-    def context(self, *, live: bool = False) -> ConnectContext:
+    def context(self, settings: Any = None, *, live: bool = False) -> ConnectContext:
         info = orch_broker_info()
+        limits = (settings or self.settings()).rate_limits
         return ConnectContext(broker="degiro", nursery=self.nursery, live=live,
-                              limiter=RateLimiter.from_settings(self.settings().rate_limits, info.rate_limits))
+                              limiter=RateLimiter.from_settings(limits, info.rate_limits))
 
     @contextlib.asynccontextmanager
     async def connect(self, settings: Any = None, **kwargs: Any) -> AsyncIterator[DegiroConnection]:
-        conn = DegiroConnection(settings or self.settings(), self.context(), **kwargs)
+        settings = settings or self.settings()
+        conn = DegiroConnection(settings, self.context(settings), **kwargs)
         try:
             yield await conn.open()
         finally:
@@ -313,3 +315,13 @@ async def test_an_unreachable_host_is_broker_unavailable(autojump_clock, env):
     with pytest.raises(BrokerUnavailable, match="cannot reach"):
         async with env.connect(env.settings(base_url=f"http://127.0.0.1:{port}")):
             pass
+
+
+async def test_check_and_confirm_are_paced_as_degiro_requires(autojump_clock, env):
+    # DEGIRO answers 429 to order requests closer than ~0.75 s; the plugin's order budget (1/s) spaces them.
+    env.sim.options.order_interval = 0.75
+    async with env.connect() as conn:
+        for price in ("10", "11"):
+            await conn.place_order(OrderRequest(AAPL, Side.BUY, qty=1, type=OrderType.LIMIT,
+                                                limit_price=Decimal(price), client_order_id=f"p-{price}"))
+    assert env.sim.counters["orders"] == 2
