@@ -148,7 +148,7 @@ async def test_xtbs_own_host_fails_with_the_shutdown_notice():
         raise OSError("connection refused")
         yield  # pragma: no cover
 
-    settings = XtbSettings(enabled=True, api_key="12345678", secret_key="pw-canary-4321")
+    settings = XtbSettings(enabled=True, api_key="58203917", secret_key="pw-canary-4321")
     async with trio.open_nursery() as nursery:
         limiter = RateLimiter.from_settings(RateLimitSettings(), RateLimitDefaults(300, burst=1))
         connection = XtbConnection(settings, ConnectContext("xtb", nursery, limiter), connect=unreachable)

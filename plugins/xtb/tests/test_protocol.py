@@ -31,12 +31,14 @@ def decode(text: str):
 
 
 def test_login_frame_matches_the_documented_example_and_hides_the_password():
-    command = protocol.login(Secret("1000"), Secret(PASSWORD), "test")
+    # The documented example logs in as "1000"; a longer id here, since every Secret value is masked
+    # process-wide and "1000" would then be masked inside unrelated numbers.
+    command = protocol.login(Secret("83920174"), Secret(PASSWORD), "test")
     frame = protocol.encode(command, tag="my_login_command_id")
-    assert decode(frame) == {"command": "login", "arguments": {"userId": "1000", "password": PASSWORD,
+    assert decode(frame) == {"command": "login", "arguments": {"userId": "83920174", "password": PASSWORD,
                                                                 "appName": "test"},
                              "customTag": "my_login_command_id"}
-    assert PASSWORD not in repr(command) and "1000" not in repr(command)
+    assert PASSWORD not in repr(command) and "83920174" not in repr(command)
     reply = {"status": True, "streamSessionId": "8469308861804289383", "customTag": "my_login_command_id"}
     assert protocol.stream_session_id(protocol.result(reply, command)) == "8469308861804289383"
 
@@ -44,7 +46,7 @@ def test_login_frame_matches_the_documented_example_and_hides_the_password():
 def test_bad_password_is_an_auth_error_with_xtbs_code():
     reply = {"status": False, "errorCode": "BE005", "errorDescr": "userPasswordCheck: Invalid login or password"}
     with pytest.raises(AuthError) as caught:
-        protocol.result(reply, protocol.login(Secret("1000"), Secret(PASSWORD)))
+        protocol.result(reply, protocol.login(Secret("83920174"), Secret(PASSWORD)))
     assert caught.value.broker_code == "BE005" and "Invalid login" in str(caught.value)
 
 

@@ -28,10 +28,10 @@ def test_the_guides_block_loads_with_the_real_settings():
 
 def test_secrets_come_from_the_environment():
     data = json.loads(GUIDE.read_text())
-    config = config_from_data(data, source="guide", env={"ORCH_XTB_API_KEY": "12345678",
+    config = config_from_data(data, source="guide", env={"ORCH_XTB_API_KEY": "58203917",
                                                          "ORCH_XTB_SECRET_KEY": "pw-from-env-1"})
     settings = config.brokers["xtb"]
-    assert settings.api_key.reveal() == "12345678" and "pw-from-env-1" not in repr(settings)
+    assert settings.api_key.reveal() == "58203917" and "pw-from-env-1" not in repr(settings)
 
 
 @pytest.mark.parametrize(("server", "demo", "command", "stream"), [

@@ -31,9 +31,9 @@ from orch.sim.orders import RejectCode
 
 from orch_xtb.sim.catalog import LOT_MIN, LOT_STEP, Catalog, SimSymbol
 
-SIM_USER = "1000001"
+SIM_USER = "40718253"  # an account id: registered as a secret, so nothing else may contain it
 SIM_PASSWORD = "sim-xtb-password-0001"
-SIM_ACCOUNT = "XTBDEMO1000001"
+SIM_ACCOUNT = "XTBDEMO01"
 FIRST_ORDER = 500_001
 
 BUY, SELL, BUY_LIMIT, SELL_LIMIT, BUY_STOP, SELL_STOP = range(6)
