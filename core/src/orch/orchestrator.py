@@ -455,8 +455,21 @@ class Orchestrator:
     # ------------------------------------------------------------------------------------ data
 
     async def quote(self, symbol: str, *, broker: str | None = None, market: Any = None) -> Quote:
+        """A quote from the routed broker; when it has no prices (``Capabilities.quotes`` false, e.g.
+        Trading 212) and no broker was named, from the next candidate that has them."""
         decision, client = await self.route(symbol, market=market, broker=broker)
-        return await client.quote(self.instrument(symbol, decision.market))
+        instrument = self.instrument(symbol, decision.market)
+        if broker is None and not client.capabilities.quotes:
+            for name in decision.candidates:
+                if name == decision.broker or name in self._connect_failed:
+                    continue
+                try:
+                    other = await self.client(name)
+                except (BrokerUnavailable, RateLimited):
+                    continue
+                if other.capabilities.quotes:
+                    return await other.quote(instrument)
+        return await client.quote(instrument)
 
     @staticmethod
     def instrument(symbol: str, market: Any = None) -> Instrument:

@@ -112,7 +112,8 @@ def test_next_page_path_is_requested_verbatim_and_null_ends():
 
 
 def test_decimals_go_out_exact():
-    assert protocol.dumps({"q": Decimal("0.10"), "p": Decimal("1E+2"), "n": Decimal("-3")}) == '{"q":0.1,"p":100,"n":-3}'
+    written = protocol.dumps({"q": Decimal("0.10"), "p": Decimal("1E+2"), "n": Decimal("-3")})
+    assert written == '{"q":0.1,"p":100,"n":-3}'
 
 
 # ------------------------------------------------------------------------------------------- tickers
@@ -138,8 +139,9 @@ def test_gbx_lines_are_priced_in_pence():
 def test_unknown_and_explicit_tickers():
     with pytest.raises(UnknownInstrument, match="TSLA"):
         symbols.resolve(Instrument("TSLA", Market.US_STOCKS), CATALOG)
-    assert symbols.resolve(Instrument("X", Market.EU_STOCKS, broker_ids={"trading212": "SAPd_EQ"}), CATALOG) == "SAPd_EQ"
-    assert symbols.resolve(Instrument("SAP", Market.EU_STOCKS, broker_ids={"isin": "DE0007164600"}), CATALOG) == "SAPd_EQ"
+    by_ticker = Instrument("X", Market.EU_STOCKS, broker_ids={"trading212": "SAPd_EQ"})
+    by_isin = Instrument("SAP", Market.EU_STOCKS, broker_ids={"isin": "DE0007164600"})
+    assert symbols.resolve(by_ticker, CATALOG) == symbols.resolve(by_isin, CATALOG) == "SAPd_EQ"
 
 
 # ------------------------------------------------------------------------------------------- schedules

@@ -167,8 +167,8 @@ async def test_a_matched_order_is_never_matched_again_by_a_later_process(tmp_pat
 
     async with open_harness("trading212") as h:
         def client_with_state():
-            limiter = RateLimiter.from_settings(h.settings.rate_limits, h.loaded.info.rate_limits,
-                                                store=SqliteBudgetStore(tmp_path / "rate-budget.sqlite3", clock=trio.current_time),
+            store = SqliteBudgetStore(tmp_path / "rate-budget.sqlite3", clock=trio.current_time)
+            limiter = RateLimiter.from_settings(h.settings.rate_limits, h.loaded.info.rate_limits, store=store,
                                                 key="k")
             return h.connect(limiter=limiter)
 
@@ -193,3 +193,28 @@ async def test_a_server_without_the_summary_falls_back_to_legacy_cash_and_info(a
         account = await h.client.account()
         assert account.account_id == "21200001" and account.currency == "EUR" and account.cash == 50000
         assert sim_of(h).counters.by_endpoint.get("account_cash") == 1
+
+
+async def test_quotes_for_a_symbol_routed_here_come_from_a_broker_that_has_them(tmp_path, autojump_clock):
+    from orch.config import config_from_data
+    from orch.orchestrator import Orchestrator
+    from orch.sim import start_simulator
+
+    from orch_alpaca.sim import SPEC as ALPACA
+    from orch_trading212.sim import SPEC
+
+    async with trio.open_nursery() as nursery:
+        t212 = await start_simulator(nursery, SPEC)
+        alpaca = await start_simulator(nursery, ALPACA)
+        config = config_from_data({
+            "brokers": {"trading212": {**t212.config, "enabled": True, "markets": ["US_STOCKS", "EU_STOCKS"]},
+                        "alpaca": {**alpaca.config, "enabled": True}},
+            "broker_routing": {"default_broker": "trading212"}}, source="test")
+        async with Orchestrator.open(config, journal_file=tmp_path / "journal.sqlite") as orch:
+            decision, _ = await orch.route("AAPL")
+            assert decision.broker == "trading212" and "alpaca" in decision.candidates
+            quote = await orch.quote("AAPL")
+            assert quote.broker == "alpaca" and quote.bid is not None
+            with pytest.raises(NotSupported, match="quotes"):
+                await orch.quote("AAPL", broker="trading212")
+        nursery.cancel_scope.cancel()

@@ -112,7 +112,8 @@ def _summary(sim: Trading212Sim, account: str) -> dict[str, Any]:
     return {"id": int(account), "currency": state.currency, "totalValue": state.equity.quantize(two),
             "cash": {"availableToTrade": max(Decimal(0), cash - state.reserved).quantize(two),
                      "inPies": Decimal(0), "reservedForOrders": state.reserved.quantize(two)},
-            "investments": {"currentValue": current.quantize(two), "realizedProfitLoss": state.realized_pl.quantize(two),
+            "investments": {"currentValue": current.quantize(two),
+                            "realizedProfitLoss": state.realized_pl.quantize(two),
                             "totalCost": invested.quantize(two),
                             "unrealizedProfitLoss": (current - invested).quantize(two)}}
 
@@ -146,7 +147,8 @@ def _positions(sim: Trading212Sim, account: str, ticker: str | None = None) -> l
             "instrument": wire.instrument(sim, listing), "quantity": p.qty, "quantityAvailableForTrading": p.qty,
             "quantityInPies": Decimal(0), "averagePricePaid": p.avg_price, "currentPrice": p.market_price,
             "createdAt": wire.iso(state.timestamp),
-            "walletImpact": {"currency": state.currency, "currentValue": (p.market_value * rate).quantize(Decimal("0.01")),
+            "walletImpact": {"currency": state.currency,
+                             "currentValue": (p.market_value * rate).quantize(Decimal("0.01")),
                              "totalCost": (p.cost_basis * rate).quantize(Decimal("0.01")),
                              "unrealizedProfitLoss": (p.unrealized_pl * rate).quantize(Decimal("0.01")),
                              "fxImpact": Decimal(0)},
