@@ -325,3 +325,28 @@ async def test_check_and_confirm_are_paced_as_degiro_requires(autojump_clock, en
             await conn.place_order(OrderRequest(AAPL, Side.BUY, qty=1, type=OrderType.LIMIT,
                                                 limit_price=Decimal(price), client_order_id=f"p-{price}"))
     assert env.sim.counters["orders"] == 2
+
+
+async def test_a_product_degiro_does_not_have_cannot_have_an_order(autojump_clock, env):
+    async with env.connect() as conn:
+        ref = OrderRef(client_order_id="lost", instrument=Instrument("NOSUCHSYMBOL", Market.US_STOCKS))
+        assert await conn.get_order(ref) is None
+
+
+async def test_the_risk_is_stated_when_connecting_to_real_degiro(autojump_clock, env, caplog):
+    import httpx
+
+    seen = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(400, json={"status": 3, "statusText": "badCredentials", "loginFailures": 1})
+
+    settings = env.settings(base_url="https://trader.degiro.nl")
+    conn = DegiroConnection(settings, env.context(settings, live=True), http_transport=httpx.MockTransport(refuse))
+    with caplog.at_level("INFO", logger="orch.broker"), pytest.raises(AuthError):
+        await conn.open()
+    await conn.aclose()
+    assert seen == ["https://trader.degiro.nl/login/secure/login"]
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "UNOFFICIAL" in r.getMessage()]
+    assert len(warnings) == 1 and "terms of service" in warnings[0].getMessage()

@@ -9,6 +9,7 @@ reconnects.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
@@ -94,6 +95,10 @@ class DegiroConnection:
     # ----------------------------------------------------------------------------- session
 
     async def open(self) -> DegiroConnection:
+        from orch_degiro.plugin import RISK_NOTICE
+
+        # The user opted in; say once per connection what they opted into, loudly when it is the real thing.
+        self.logger.log(logging.INFO if self.settings.paper else logging.WARNING, "%s: %s", self.broker, RISK_NOTICE)
         if self.settings.mfa and self.settings.totp_secret is None and self._prompt is None:
             self._prompt = _terminal_prompt()
             if self._prompt is None:
@@ -437,7 +442,10 @@ class DegiroConnection:
         if ref.instrument is None:
             raise BrokerUnavailable(f"cannot look up {ref.client_order_id!r}: DEGIRO has no client order ids "
                                     "and no instrument was given", broker=self.broker)
-        product = await self.product_for(ref.instrument)
+        try:
+            product = await self.product_for(ref.instrument)
+        except UnknownInstrument:
+            return None  # DEGIRO has no such product, so no order for it can exist
         data = await self._update("orders", "historicalOrders")
         rows = protocol.parse_order_rows(data, "orders") + protocol.parse_order_rows(data, "historicalOrders")
         if any(str(r.get("productId")) == str(product["id"]) for r in rows):
