@@ -80,7 +80,8 @@ def test_pytr_logs_in_and_reads_portfolio_cash_and_tickers(running, monkeypatch,
     assert [(p["isin"], Decimal(p["netSize"])) for p in positions] == [("DE0007164600", Decimal(3))]
     assert answers["cash"][0]["currencyId"] == "EUR"
     ticker = answers["ticker"]
-    assert isinstance(ticker["bid"]["price"], str) and Decimal(ticker["bid"]["price"]) <= Decimal(ticker["ask"]["price"])
+    assert isinstance(ticker["bid"]["price"], str)
+    assert Decimal(ticker["bid"]["price"]) <= Decimal(ticker["ask"]["price"])
     sim = TradeRepublicSim.of(running.engine)
     assert sim.counters["login"] == 1 and sim.counters["sub:compactPortfolioByType"] == 1
 

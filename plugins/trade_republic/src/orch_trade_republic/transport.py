@@ -306,7 +306,8 @@ async def run_stream(url: str, headers: Callable[[], list[tuple[bytes, bytes]]],
                      on_answer: Callable[[Any, Answer], Awaitable[None]], *, locale: str = "en",
                      topic: str = "ticker", connect: Connector = open_websocket,
                      policy: StreamPolicy = StreamPolicy(), broker: str = BROKER, logger: logging.Logger = log,
-                     rng: Callable[[], float] = random.random, on_auth_error: Callable[[], Awaitable[None]] | None = None
+                     rng: Callable[[], float] = random.random,
+                     on_auth_error: Callable[[], Awaitable[None]] | None = None
                      ) -> None:
     """Keep ``subscriptions`` (payload, tag) streaming until cancelled: connect, handshake, subscribe,
     hand every answer to ``on_answer(tag, answer)``; after a drop, a silent connection or a transient
