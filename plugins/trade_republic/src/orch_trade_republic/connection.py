@@ -89,6 +89,10 @@ class TradeRepublicConnection:
         return self.settings.simulator
 
     async def open(self) -> TradeRepublicConnection:
+        if not self.simulated:
+            from orch_trade_republic.plugin import RISK_NOTICE
+
+            self.logger.warning("%s (UNOFFICIAL, LIVE): %s", self.broker, RISK_NOTICE)
         await self.session.open()
         data, _ = await self.http.call(auth.account(), self.session.cookies())
         self.sec_acc_no = auth.parse_account(data, broker=self.broker)

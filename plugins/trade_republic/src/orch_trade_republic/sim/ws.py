@@ -318,6 +318,7 @@ async def endpoint(ws: WebSocket) -> None:
             if frame is None:
                 break
             if frame.startswith("echo"):
+                sim.count("echo")
                 await send(frame)
                 continue
             head, _, rest = frame.partition(" ")
