@@ -90,3 +90,16 @@ async def test_without_clientprocessid_in_the_lists_absence_is_not_proven(autoju
         sim_of(h).options.echo_client_process_id = False
         with pytest.raises(BrokerUnavailable, match="clientProcessId"):
             await h.client.get_order(OrderRef(client_order_id="orch-never-sent"))
+
+
+async def test_refreshes_resume_after_a_new_login(autojump_clock):
+    async with open_harness("trade_republic") as h:
+        sim = sim_of(h)
+        for session in sim.sessions.values():
+            session.alive = False
+        await trio.sleep(400)  # the background refresh fails: the session ended
+        assert h.conn.session.refresh_due == float("inf")
+        await h.client.account()  # logs in again
+        before = sim.counters.get("refresh", 0)
+        await trio.sleep(600)
+        assert sim.counters["refresh"] - before >= 2

@@ -211,7 +211,10 @@ class SessionManager:
     async def keep_alive(self) -> None:
         """Refresh the session shortly before it expires, for as long as the connection lives."""
         while True:
-            await trio.sleep_until(self.refresh_due)
+            # Woken at least every 30 s: a login elsewhere (after the session ended) moves refresh_due.
+            await trio.sleep_until(min(self.refresh_due, trio.current_time() + 30.0))
+            if trio.current_time() < self.refresh_due:
+                continue
             try:
                 await self.refresh()
             except RateLimited as exc:
