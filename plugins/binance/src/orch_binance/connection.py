@@ -6,6 +6,7 @@ and the parser. The hooks in :mod:`orch_binance.plugin` call these methods and n
 from __future__ import annotations
 
 import time
+from contextlib import asynccontextmanager
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -54,6 +55,7 @@ class BinanceConnection:
                                 timeout=float(settings.timeout_seconds), recv_window=settings.recv_window,
                                 broker=self.broker, transport=http_transport, wall_clock=wall_clock)
         self._nursery = context.nursery
+        self._limiter = context.limiter
         self._ws_connect = ws_connect or open_websocket
         silence = float(settings.stream_silence_seconds)
         self.stream_policy = stream_policy or StreamPolicy(silence=silence, probe=min(10.0, silence))
@@ -263,8 +265,16 @@ class BinanceConnection:
                 int(self._wall_clock() * 1000)), recv_window=self.settings.recv_window, broker=self.broker,
                 instruments=self._symbols)
 
+        limiter, connect = self._limiter, self._ws_connect
+
+        @asynccontextmanager
+        async def charged(url: str) -> Any:
+            await limiter.acquire(2)  # userDataStream.subscribe.signature weighs 2, like any request
+            async with connect(url) as ws:
+                yield ws
+
         async def runner(deliver: Any) -> None:
-            await run_stream(self.endpoints.ws_api, session, deliver, connect=self._ws_connect,
+            await run_stream(self.endpoints.ws_api, session, deliver, connect=charged,
                              policy=attrs.evolve(self.stream_policy, silence=max(self.stream_policy.silence, 60.0)),
                              broker=self.broker, logger=self.logger)
 
