@@ -665,19 +665,6 @@ class IbkrConnection:
 
     # ----------------------------------------------------------------------------- orders
 
-    def _ib_order(self, request: OrderRequest, *, transmit: bool, account: str) -> IbOrder:
-        kind = symbols.ORDER_TYPES[request.type]
-        aux = request.stop_price if request.type in (OrderType.STOP, OrderType.STOP_LIMIT) else None
-        percent = None
-        if request.type is OrderType.TRAILING_STOP:
-            aux, percent = request.trail_price, request.trail_percent
-        return IbOrder(action="BUY" if request.side is Side.BUY else "SELL", total_quantity=request.qty or Decimal(0),
-                       order_type=kind, lmt_price=request.limit_price, aux_price=aux,
-                       trailing_percent=percent,
-                       trail_stop_price=request.stop_price if request.type is OrderType.TRAILING_STOP else None,
-                       tif=symbols.TIFS[request.time_in_force], order_ref=request.client_order_id or "",
-                       transmit=transmit, outside_rth=request.extended_hours, account=account)
-
     async def place_order(self, request: OrderRequest) -> Order:
         symbols.check_order(request, self.settings, broker=self.broker)
         details = await self.resolve(request.instrument)
@@ -691,8 +678,8 @@ class IbkrConnection:
         account = self.settings.account_id or ""
         bracket = request.order_class is OrderClass.BRACKET
         transmit = bool(self.settings.order_settings.transmit)
-        parent = self._record(request, contract, self._ib_order(request, transmit=transmit and not bracket,
-                                                                account=account))
+        parent = self._record(request, contract, symbols.to_ib_order(request, transmit=transmit and not bracket,
+                                                                   account=account))
         records = [parent]
         if bracket:
             parent.order_class = OrderClass.BRACKET

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from orch.errors import InvalidOrder, NotSupported, UnknownInstrument
 from orch.models import Instrument, Market, OrderClass, OrderRequest, OrderType, Side, TimeInForce
 
-from orch_ibkr.protocol import Contract
+from orch_ibkr.protocol import Contract, IbOrder
 from orch_ibkr.settings import IbkrSettings
 
 _STOCK_MARKETS = (Market.US_STOCKS, Market.EU_STOCKS, Market.GLOBAL_STOCKS)
@@ -134,3 +134,17 @@ def check_order(request: OrderRequest, settings: IbkrSettings, *, broker: str = 
         if (tp.limit_price <= sl.stop_price) if buy else (tp.limit_price >= sl.stop_price):
             raise InvalidOrder(f"{request.instrument.symbol}: take-profit {tp.limit_price} and stop-loss "
                                f"{sl.stop_price} are on the wrong sides for a {request.side.value}")
+
+
+def to_ib_order(request: OrderRequest, *, transmit: bool = True, account: str = "") -> IbOrder:
+    """The IB order for a simple order (or a bracket's parent): orch's client order id as orderRef."""
+    kind = ORDER_TYPES[request.type]
+    aux = request.stop_price if request.type in (OrderType.STOP, OrderType.STOP_LIMIT) else None
+    percent = trail_stop = None
+    if request.type is OrderType.TRAILING_STOP:
+        aux, percent, trail_stop = request.trail_price, request.trail_percent, request.stop_price
+    return IbOrder(action="BUY" if request.side is Side.BUY else "SELL", total_quantity=request.qty or Decimal(0),
+                   order_type=kind, lmt_price=request.limit_price, aux_price=aux, trailing_percent=percent,
+                   trail_stop_price=trail_stop, tif=TIFS[request.time_in_force],
+                   order_ref=request.client_order_id or "", transmit=transmit, outside_rth=request.extended_hours,
+                   account=account)
