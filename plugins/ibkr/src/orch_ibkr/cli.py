@@ -14,7 +14,7 @@ async def _accounts(orch: Any, mode: Mode, name: str) -> dict[str, Any]:
     mode.check(orch, name)
     client = await orch.client(name)
     conn = client._require_conn()  # the plugin's own connection: managed accounts are IBKR-only
-    return {"broker": name, "accounts": await conn.managed_accounts(), "selected": conn._account_id(),
+    return {"broker": name, "accounts": await conn.managed_accounts(), "selected": conn.selected_account(),
             "paper": conn.endpoint.paper, "server_version": conn.server_version}
 
 

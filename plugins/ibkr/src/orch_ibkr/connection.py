@@ -589,7 +589,7 @@ class IbkrConnection:
 
     # ----------------------------------------------------------------------------- account
 
-    def _account_id(self) -> str:
+    def selected_account(self) -> str:
         if self.settings.account_id:
             return self.settings.account_id
         if not self.accounts:
@@ -600,7 +600,7 @@ class IbkrConnection:
         pending = await self._request("account summary",
                                       lambda req_id: protocol.req_account_summary(req_id, SUMMARY_TAGS))
         await self._unsubscribe(protocol.cancel_account_summary(pending.req_id))
-        account_id = self._account_id()
+        account_id = self.selected_account()
         rows = [r for r in pending.items if r.account == account_id]
         values = {r.tag: r for r in rows if r.tag != "CashBalance"}
 
@@ -626,7 +626,7 @@ class IbkrConnection:
     async def positions(self) -> list[Position]:
         pending = await self._request("positions", protocol.req_positions(), key="positions")
         await self._unsubscribe(protocol.cancel_positions())
-        account_id = self._account_id()
+        account_id = self.selected_account()
         out = []
         for row in pending.items:
             if row.account != account_id or row.position == 0:
