@@ -115,4 +115,7 @@ def test_market_data(ib, tws):
     assert ticker.bidSize > 0 and ticker.last > 0
     streaming = ib.reqMktData(contract)
     settle(ib, lambda: streaming.bid > 0 and streaming.ask >= streaming.bid and streaming.marketDataType == 1)
+    # The market moves: the streaming ticker follows.
+    tws.call(tws.engine.market.set_price, "AAPL", Decimal("123.45"))
+    settle(ib, lambda: streaming.bid < 124 and streaming.ask > 122)
     ib.cancelMktData(contract)

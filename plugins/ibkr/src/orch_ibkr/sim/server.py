@@ -102,6 +102,9 @@ class Session:
         self.staged: dict[int, tuple[protocol.PlacedOrder, SimContract]] = {}
         self.children: dict[int, list[protocol.PlacedOrder]] = {}
         self.positions_subscribed = False
+        self.streams: dict[int, tuple[SimContract, bool]] = {}   # reqId -> contract, delayed
+        self._quote_feed: Any = None
+        self._nursery: Any = None
         self._send_lock = trio.Lock()
         self._scope = trio.CancelScope()
 
@@ -220,6 +223,7 @@ class Session:
                                                 "Retry with a unique client id."))
             raise _Closed
         self.client_id = client_id
+        self._nursery = nursery
         self.state.sessions.add(self)
         feed = self.engine.subscribe()
         nursery.start_soon(self._pump, feed)
@@ -303,7 +307,34 @@ class Session:
                      wire.tick_string(req_id, 88 if delayed else 45, str(int(quote.timestamp.timestamp())))]
         if snapshot:
             messages.append(wire.tick_snapshot_end(req_id))
+        else:
+            self.streams[req_id] = (sim, delayed)
+            if self._quote_feed is None:
+                self._quote_feed = self.engine.subscribe_quotes()
+                self._nursery.start_soon(self._quote_pump, self._quote_feed)
+            self._quote_feed.add(sim.sim_symbol)
         await self.send(*messages)
+
+    async def on_cancel_mkt_data(self, fields: list[str]) -> None:
+        self.streams.pop(int(fields[2]), None)
+
+    async def _quote_pump(self, feed: Any) -> None:
+        """Streaming subscriptions get the touch again whenever the simulated market moves."""
+        try:
+            with feed:
+                async for quote in feed:
+                    messages = []
+                    for req_id, (sim, delayed) in list(self.streams.items()):
+                        if sim.sim_symbol != quote.symbol:
+                            continue
+                        bid, ask, last = (66, 67, 68) if delayed else (1, 2, 4)
+                        messages += [wire.tick_price(req_id, bid, quote.bid, quote.bid_size, 1),
+                                     wire.tick_price(req_id, ask, quote.ask, quote.ask_size, 1),
+                                     wire.tick_price(req_id, last, quote.last, quote.last_size, 0)]
+                    if messages:
+                        await self.send(*messages)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.drop()
 
     # ----------------------------------------------------------------------------- account
 
@@ -362,6 +393,8 @@ class Session:
 
     async def on_cancel_positions(self, fields: list[str]) -> None:
         self.positions_subscribed = False
+        self.streams: dict[int, tuple[SimContract, bool]] = {}   # reqId -> contract, delayed
+        self._quote_feed: Any = None
 
     def _position_update(self, order: SimOrder) -> list[bytes]:
         """After a fill TWS pushes the changed position to a reqPositions subscriber."""
