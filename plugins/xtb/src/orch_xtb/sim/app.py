@@ -32,6 +32,8 @@ log = logging.getLogger("orch.sim.xtb")
 DEFAULT_PORT = 18005
 MAX_FRAME = 1024
 SPACING = 0.2
+# Arrival times jitter: a client sending exactly 200 ms apart may be seen slightly closer.
+SPACING_TOLERANCE = 0.02
 MAX_VIOLATIONS = 6
 KEEPALIVE_EVERY = 3.0
 LEDGER_EVERY = 1.0
@@ -145,7 +147,7 @@ async def command_socket(ws: WebSocket) -> None:
             if text is None:
                 break
             now = trio.current_time()
-            violations = violations + 1 if now - last < SPACING else 0
+            violations = violations + 1 if now - last < SPACING - SPACING_TOLERANCE else 0
             sim.counters.spacing_violations += 1 if violations else 0
             last = now
             if (violations >= MAX_VIOLATIONS and sim.enforce_spacing and not _virtual_time()) or \
