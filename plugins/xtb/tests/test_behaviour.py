@@ -157,3 +157,19 @@ async def test_xtbs_own_host_fails_with_the_shutdown_notice():
     assert tried == ["wss://ws.xtb.com/demo"]
     text = str(caught.value)
     assert "2025-03-14" in text and "brokers.xtb.server" in text and "pw-canary-4321" not in text
+
+
+async def test_symbol_cache_is_bounded_and_falls_back_to_get_symbol(clock):
+    from orch.errors import UnknownInstrument
+
+    async with open_harness("xtb", connect=False) as h:
+        client = await h.connect(h.settings_from({**h.section, "max_instruments": 3}))
+        conn = h.connections[client]
+        assert len(conn.symbols) == 3 and conn.symbols.truncated
+        before = h.sim.request_count()
+        quote = await client.quote(Instrument("US500", Market.CFD))
+        assert quote.bid < quote.ask
+        assert [r.path for r in h.sim.requests_since(before)] == ["getSymbol", "getTickPrices"]
+        assert len(conn.symbols) == 3  # the bound holds: US500 was looked up, not cached
+        with pytest.raises(UnknownInstrument):
+            await client.quote(Instrument("NOSUCHCFD", Market.CFD))
