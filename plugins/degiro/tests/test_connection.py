@@ -350,3 +350,50 @@ async def test_the_risk_is_stated_when_connecting_to_real_degiro(autojump_clock,
     assert seen == ["https://trader.degiro.nl/login/secure/login"]
     warnings = [r for r in caplog.records if r.levelname == "WARNING" and "UNOFFICIAL" in r.getMessage()]
     assert len(warnings) == 1 and "terms of service" in warnings[0].getMessage()
+
+
+# ------------------------------------------------------------------------------------- the next process
+
+
+async def test_the_next_process_reuses_the_session(autojump_clock, env):
+    import os
+
+    from orch_degiro import state
+
+    async with env.connect():
+        pass
+    async with env.connect() as conn:  # as the next orch command would
+        await conn.account()
+    assert env.sim.counters["logins"] == 1 and env.sim.counters["login_requests"] == 2
+    path = state.state_file()
+    assert os.stat(path).st_mode & 0o077 == 0
+    text = path.read_text()
+    for secret in (env.section["username"], env.section["password"], env.section["totp_secret"]):
+        assert secret not in text
+
+
+async def test_a_one_time_code_is_never_sent_twice_across_processes(autojump_clock, env):
+    from orch_degiro import totp
+
+    async with env.connect():
+        pass
+    env.sim.expire_all()
+    totp._used.set({})  # a new process: only the state file remembers the step that was used
+    started = trio.current_time()
+    async with env.connect() as conn:
+        await conn.positions()
+    assert env.sim.counters["logins"] == 2 and env.sim.counters["totp_refused"] == 0
+    assert trio.current_time() - started <= totp.STEP + 1  # waited for the next step, no longer
+
+
+async def test_the_simulator_refuses_a_replayed_code(autojump_clock, env):
+    import httpx
+
+    from orch_degiro import totp
+
+    body = {"username": env.section["username"], "password": env.section["password"],
+            "oneTimePassword": pyotp.TOTP(SIM_TOTP_SECRET).at(totp.now())}
+    async with httpx.AsyncClient() as http:
+        first = await http.post(f"{env.running.url}/login/secure/login/totp", json=body)
+        again = await http.post(f"{env.running.url}/login/secure/login/totp", json=body)
+    assert first.json()["status"] == 0 and again.json()["status"] == 3

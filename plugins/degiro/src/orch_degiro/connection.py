@@ -26,7 +26,7 @@ from orch.models import (Account, Balance, Instrument, Market, Order, OrderClass
                          OrderRequest, OrderStatus, Position, Quote)
 from orch.secret import Secret
 
-from orch_degiro import protocol
+from orch_degiro import protocol, state
 from orch_degiro.protocol import ClientInfo, HttpRequest, ServiceUrls
 from orch_degiro.settings import DegiroSettings, is_loopback_url, proxy_for
 from orch_degiro.transport import HttpSession, SessionExpired
@@ -73,10 +73,10 @@ class DegiroConnection:
         self.http = HttpSession(limiter=context.limiter, timeout=float(settings.timeout_seconds),
                                 proxy=proxy_for(settings), broker=self.broker, transport=http_transport)
         self._prompt = code_prompt
+        self._state_key = state.account_key(self.base_url, settings.username.reveal())
         self._today = today
         self._session: Secret | None = None
         self._generation = 0
-        self._own_session = False
         self._relogin_failed: str | None = None
         self._login_lock = trio.Lock()
         self.urls: ServiceUrls | None = None
@@ -105,14 +105,20 @@ class DegiroConnection:
                 raise ConfigError("mfa is true but there is no totp_secret and no terminal to ask for a code on",
                                   path=f"brokers.{self.broker}.totp_secret",
                                   hint="set ORCH_DEGIRO_TOTP_SECRET (the authenticator's base32 secret)")
-        if self.settings.session is not None:
-            self._session = self.settings.session
+        candidate = self.settings.session
+        if candidate is None:
+            cached = state.load(self._state_key).get("session")
+            candidate = Secret(cached, source="degiro session cache") if isinstance(cached, str) else None
+        if candidate is not None:
+            self._session = candidate
             try:
                 await self._bootstrap()
                 return self
             except (SessionExpired, AuthError):
-                self.logger.info("%s: the configured session is not valid; logging in", self.broker)
+                self.logger.info("%s: the earlier session is no longer valid; logging in", self.broker)
                 self._session = None
+                if self.settings.session is None:
+                    state.save(self._state_key, session=None)
         await self._login()
         try:
             await self._bootstrap()
@@ -121,15 +127,9 @@ class DegiroConnection:
         return self
 
     async def aclose(self) -> None:
-        try:
-            if self._own_session and self._session is not None and self.urls is not None:
-                with trio.move_on_after(2):
-                    await self.http.send(protocol.logout_request(self.urls), session_id=self._session.reveal(),
-                                         int_account=self._int_account_or_none())
-        except Exception:  # noqa: BLE001 - logging out is a courtesy; closing must not fail on it
-            pass
-        finally:
-            await self.http.aclose()
+        # No logout: the session is kept for the next orch process (see orch_degiro.state); it ends by itself
+        # after 30 min idle.
+        await self.http.aclose()
 
     def _int_account_or_none(self) -> int | None:
         return None if self.client is None else self.client.int_account
@@ -143,11 +143,17 @@ class DegiroConnection:
         if secret is not None and secret.is_set:
             import pyotp
 
+            from orch_degiro import totp
+
             try:
-                return pyotp.TOTP(secret.reveal()).now()
+                pyotp.TOTP(secret.reveal()).at(0)
             except Exception:  # noqa: BLE001 - binascii/ValueError: not a base32 secret
                 raise ConfigError("is not a base32 TOTP secret", path=f"brokers.{self.broker}.totp_secret",
                                   hint="copy the secret shown when the authenticator was set up") from None
+            last = state.load(self._state_key).get("totp_step")
+            code, step = await totp.fresh_code(secret.reveal(), last_step=last if isinstance(last, int) else -1)
+            state.save(self._state_key, totp_step=step)
+            return code
         prompt = self._prompt or _terminal_prompt()
         if prompt is None:
             raise protocol.login_error(answer, broker=self.broker)
@@ -168,8 +174,8 @@ class DegiroConnection:
         if answer.status != protocol.LOGIN_OK or not answer.session_id:
             raise protocol.login_error(answer, broker=self.broker)
         self._session = Secret(answer.session_id, source="degiro session")
-        self._own_session = True
         self._generation += 1
+        state.save(self._state_key, session=answer.session_id)
 
     async def _wait_for_approval(self, username: str, password: str,
                                  first: protocol.LoginAnswer) -> protocol.LoginAnswer:

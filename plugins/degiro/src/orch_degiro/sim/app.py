@@ -103,10 +103,19 @@ async def login(sim: DegiroSim, request: Request, match: dict[str, str]) -> Resp
     if step == "totp":
         import pyotp
 
+        from orch_degiro import totp
+
         code = str(body.get("oneTimePassword", ""))
         sim.counters["totp_checks"] += 1
-        if not pyotp.TOTP(sim.totp_secret).verify(code, valid_window=1):
-            return _json({"status": 3, "statusText": "badCredentials"}, 400)
+        generator = pyotp.TOTP(sim.totp_secret)
+        current = int(totp.now() // totp.STEP)
+        # One step of slack either way; a code already used is refused (as DEGIRO does).
+        steps = [step for step in (current - 1, current, current + 1) if generator.at(step * totp.STEP) == code]
+        with sim.lock:
+            if not steps or steps[-1] <= sim.last_totp_step:
+                sim.counters["totp_refused"] += 1
+                return _json({"status": 3, "statusText": "badCredentials"}, 400)
+            sim.last_totp_step = steps[-1]
         return _success(sim)
     if step == "in-app":
         token = str(body.get("inAppToken", ""))

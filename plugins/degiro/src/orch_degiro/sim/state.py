@@ -79,6 +79,7 @@ class DegiroSim:
         self.username = SIM_USERNAME
         self.password = SIM_PASSWORD
         self.totp_secret = SIM_TOTP_SECRET
+        self.last_totp_step = -1
         self.last_order_request: float | None = None
         self.counters: Counter[str] = Counter()
         self._rng = random.Random(f"degiro-sim|{engine.broker}")
