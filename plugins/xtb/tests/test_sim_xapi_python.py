@@ -126,3 +126,27 @@ def test_commands_before_login_are_refused_with_be103(running):
 
     answer = _run(attempt())
     assert (answer["status"], answer["errorCode"]) == (False, "BE103")
+
+
+def test_stream_pushes_balance_trades_trade_status_and_keep_alive(running):
+    async def session() -> dict[str, Any]:
+        got: dict[str, Any] = {}
+        async with await xapi.connect(SIM_USER, SIM_PASSWORD, host=running.ws_url, type="demo") as x:
+            for subscribe in (x.stream.getBalance, x.stream.getTrades, x.stream.getTradeStatus,
+                              x.stream.getKeepAlive):
+                await subscribe()
+            ask = (await x.socket.getSymbol("GOLD"))["returnData"]["ask"]
+            opened = await x.socket.tradeTransaction("GOLD", TradeCmd.SELL, TradeType.OPEN, price=ask, volume=0.02,
+                                                     customComment="stream-check")
+            assert opened["status"] is True, opened
+            async for message in x.stream.listen():
+                got.setdefault(message["command"], message["data"])
+                if {"balance", "trade", "tradeStatus", "keepAlive"} <= set(got):
+                    break
+        return got
+
+    got = _run(session())
+    assert got["trade"]["symbol"] == "GOLD" and got["trade"]["cmd"] == TradeCmd.SELL.value
+    assert got["tradeStatus"]["customComment"] == "stream-check"
+    assert got["tradeStatus"]["requestStatus"] == TradeStatus.ACCEPTED.value
+    assert got["balance"]["equity"] > 0 and got["keepAlive"]["timestamp"] > 0
