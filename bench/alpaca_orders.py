@@ -57,8 +57,10 @@ def simulator() -> Any:
 
 
 def section(running: RunningSim) -> dict[str, Any]:
-    """The ``brokers.alpaca`` config section for the simulator, orch's limiter lifted."""
-    return {"enabled": True, **running.config, "rate_limits": dict(UNLIMITED)}
+    """The ``brokers.alpaca`` config section for the simulator, orch's limiters lifted (the market-data
+    API has its own budget: Orchestrator.place asks for a quote before each order)."""
+    market_data = {**running.config.get("market_data", {}), "requests_per_minute": 10**9}
+    return {"enabled": True, **running.config, "rate_limits": dict(UNLIMITED), "market_data": market_data}
 
 
 def order_request(coid: str) -> OrderRequest:

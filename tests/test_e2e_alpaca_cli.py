@@ -141,3 +141,15 @@ def test_live_order_on_a_paper_config_is_refused_before_sending(sim):
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "--live" in result.stderr
     assert sim_state(sim)["counters"]["orders_created"] == before
+
+
+def test_limits_show_the_market_data_budget_apart(sim):
+    quoted = orch(sim, "quote", "AAPL", "--broker", "alpaca")
+    assert quoted.returncode == 0, quoted.stderr
+    result = orch(sim, "--json", "alpaca", "limits")
+    assert result.returncode == 0, result.stderr
+    rules = {(r["budget"], r["rule"]): r for r in json.loads(result.stdout)["rate_limits"]}
+    assert rules[(None, "requests")]["limit"] == 200
+    assert rules[("market_data", "requests")]["limit"] == 200
+    text = orch(sim, "alpaca", "limits").stdout
+    assert "market_data requests: 200 requests per 60s" in text

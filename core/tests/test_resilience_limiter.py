@@ -280,3 +280,42 @@ def test_no_rule_is_ever_exceeded(specs, calls):
     for rule in rules:
         charged = [(t, rule.charge(cost, order)) for t, cost, order in grants]
         assert max_in_window(charged, rule.period) <= rule.limit, rule
+
+
+# ------------------------------------------------------------------------------------ separate budgets
+
+
+async def test_a_separate_budget_has_its_own_window_and_penalty(clock):
+    store = MemoryBudgetStore()
+    main = RateLimiter([Rule("requests", 3, 60.0)], name="b", store=store, key="k")
+    data = main.budget("market_data", [Rule("requests", 2, 60.0)], ops=("quote",))
+    assert main.budget("market_data") is data and main.budgets == {"market_data": data}
+    assert main.budgets_for("quote") == [data] and main.budgets_for("place_order") == []
+    for _ in range(2):
+        await data.acquire(1)
+    data.penalize(30.0)
+    # Spending and penalizing the data budget leaves the main one untouched.
+    started = trio.current_time()
+    for _ in range(3):
+        await main.acquire(1)
+    assert trio.current_time() == started
+    assert main.usage().used == 3 and main.usage().penalized_until is None
+    assert data.usage().penalized_until is not None
+    await data.acquire(0)
+    assert trio.current_time() - started >= 30.0
+
+
+async def test_a_separate_budget_is_shared_through_the_store(clock):
+    store = MemoryBudgetStore()
+    one = RateLimiter([Rule("requests", 10, 60.0)], store=store, key="same-keys")
+    other = RateLimiter([Rule("requests", 10, 60.0)], store=store, key="same-keys")
+    rules = [Rule("requests", 2, 60.0)]
+    await one.budget("market_data", rules).acquire(1)
+    await other.budget("market_data", rules).acquire(1)
+    assert one.budget("market_data").usage().used == 2
+
+
+def test_a_separate_budget_needs_rules_the_first_time():
+    main = RateLimiter([Rule("requests", 3, 60.0)])
+    with pytest.raises(ValueError, match="market_data"):
+        main.budget("market_data")

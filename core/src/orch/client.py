@@ -5,7 +5,9 @@ function, e.g. ``"orch_quote"``); the client calls them directly. Every call pas
 
 1. capability checks (a request the plugin cannot serve fails with NotSupported before any I/O);
 2. ``limiter.acquire(0)``: wait out a 429 penalty, fail fast during a 418 ban (nothing sent), outside
-   the deadline so a penalty does not eat the call's time; the plugin itself charges the real cost;
+   the deadline so a penalty does not eat the call's time; the plugin itself charges the real cost.
+   A separate budget the plugin declared for this operation (``limiter.budget(name, rules, ops=…)``,
+   Alpaca's market data for ``quote``) is waited out the same way;
 3. the circuit breaker (CircuitOpen while the broker is known to be down: nothing sent);
 4. ``trio.fail_after(timeout)``: running late becomes BrokerUnavailable;
 5. retry with backoff for idempotent calls only. ``place_order`` and ``replace_order`` are never
@@ -121,12 +123,17 @@ class BrokerClient:
     def _feed_limiter(self, exc: RateLimited) -> None:
         if isinstance(exc, BudgetHalted):
             return  # the limiter's own refusal
+        # A refusal that names a separate budget (Alpaca's market data) slows only that budget: penalizing
+        # the main one would stall order placement behind a burst of quotes. An unknown name is treated as
+        # the main budget, the cautious reading.
+        separate = getattr(self.limiter, "budgets", {})
+        limiter = separate.get(exc.budget, self.limiter) if exc.budget else self.limiter
         if exc.banned_until is not None or exc.status == 418:
             seconds = exc.retry_after if exc.retry_after is not None else DEFAULT_BAN_SECONDS
             reason = exc.message.removeprefix(f"{exc.broker}: ") if exc.broker else exc.message
-            self.limiter.halt(trio.current_time() + seconds, mask(reason))
+            limiter.halt(trio.current_time() + seconds, mask(reason))
         else:
-            self.limiter.penalize(exc.retry_after)
+            limiter.penalize(exc.retry_after)
 
     async def _attempt(self, op: str, call: Callable[[], Any]) -> Any:
         try:
@@ -137,6 +144,9 @@ class BrokerClient:
 
     async def _guarded(self, op: str, call: Callable[[], Any]) -> Any:
         await self.limiter.acquire(0)
+        budgets_for = getattr(self.limiter, "budgets_for", None)
+        for budget in budgets_for(op) if budgets_for else ():
+            await budget.acquire(0)
         self._attempts += 1
         with self.breaker.guard():
             started = trio.current_time()

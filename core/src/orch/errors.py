@@ -79,12 +79,15 @@ class PermissionDenied(BrokerError):
 
 
 class RateLimited(BrokerError):
-    """The broker (or orch's own limiter) says to slow down. ``retry_after`` is in seconds, if known."""
+    """The broker (or orch's own limiter) says to slow down. ``retry_after`` is in seconds, if known.
+    ``budget`` names the broker's separate budget the refusal concerns (Alpaca's market-data API is
+    limited apart from its trading API: ``"market_data"``); None means the broker's main budget."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, banned_until: float | None = None,
-                 **kwargs) -> None:
+                 budget: str | None = None, **kwargs) -> None:
         self.retry_after = retry_after
         self.banned_until = banned_until
+        self.budget = budget
         super().__init__(message, **kwargs)
 
 

@@ -153,8 +153,11 @@ async def _limits(orch: Any, mode: Mode, name: str) -> dict[str, Any]:
     settings = broker_settings(orch.config, name)
     client = await orch.client(name)
     limiter = client.limiter
+    # The main budget first, then any the broker limits separately (Alpaca's market data).
+    budgets = [(None, limiter), *getattr(limiter, "budgets", {}).items()]
     rules = [{"rule": r.name, "limit": r.limit, "period_seconds": r.period, "weighted": r.weighted,
-              "orders_only": r.orders_only, "used": limiter.store.used(limiter.key, r)} for r in limiter.rules]
+              "orders_only": r.orders_only, "used": lim.store.used(lim.key, r), "budget": budget}
+             for budget, lim in budgets for r in lim.rules]
     account: dict[str, Any] | str
     try:
         a = await client.account()
@@ -177,7 +180,8 @@ def _limits_text(d: dict[str, Any]) -> str:
     lines = [f"{name} [{d['mode']}] rate limits (shared by every orch process using these credentials):"]
     for r in d["rate_limits"]:
         unit = "orders" if r["orders_only"] else ("weight" if r["rule"] == "weight" else "requests")
-        lines.append(f"  {r['rule']}: {r['limit']} {unit} per {r['period_seconds']:g}s, used {r['used']}")
+        where = f"{r['budget']} " if r.get("budget") else ""
+        lines.append(f"  {where}{r['rule']}: {r['limit']} {unit} per {r['period_seconds']:g}s, used {r['used']}")
     lim = d["limiter"]
     if lim["halt_seconds_left"]:
         lines.append(f"  HALTED for {lim['halt_seconds_left']:.0f}s: {lim['halt_reason']}")

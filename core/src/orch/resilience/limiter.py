@@ -13,8 +13,9 @@ All instants in this API (``halt(until)``, ``LimiterUsage.penalized_until``,
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
 
 import attrs
 import trio
@@ -102,6 +103,8 @@ class RateLimiter:
         self._lock = trio.Lock()
         self._changed = trio.Event()
         self._waiting = 0
+        self._budgets: dict[str, RateLimiter] = {}
+        self.serves: frozenset[str] = frozenset()  # for a separate budget: the client operations using it
 
     @classmethod
     def from_settings(cls, settings: RateLimitSettings, defaults: RateLimitDefaults, *,
@@ -122,6 +125,32 @@ class RateLimiter:
     @property
     def store(self) -> BudgetStore:
         return self._store
+
+    def budget(self, name: str, rules: Sequence[Rule] | None = None, *,
+               ops: Iterable[str] = ()) -> RateLimiter:
+        """A separate budget of the same broker, for an API the broker limits apart from the main one
+        (Alpaca's market data): its own rules, penalties and halts, in the same store under its own key,
+        so it is shared between processes as the main one is but a 429 on it holds back nothing else.
+        ``ops`` names the client operations that use it (``"quote"``): the client waits out this
+        budget's penalty before their deadline starts, as it does the main one's for every operation.
+        Made by the first call, which must give ``rules``; later calls return the same limiter."""
+        found = self._budgets.get(name)
+        if found is None:
+            if not rules:
+                raise ValueError(f"no budget named {name!r} yet: give its rules")
+            found = self._budgets[name] = RateLimiter(rules, name=self.name, store=self._store,
+                                                      key=f"{self.key}/{name}", cool_down=self.cool_down)
+        found.serves = found.serves | frozenset(ops)
+        return found
+
+    def budgets_for(self, op: str) -> list[RateLimiter]:
+        """The separate budgets whose ``ops`` include ``op``."""
+        return [child for child in self._budgets.values() if op in child.serves]
+
+    @property
+    def budgets(self) -> Mapping[str, RateLimiter]:
+        """The separate budgets made with :meth:`budget`, by name."""
+        return MappingProxyType(self._budgets)
 
     def _rule(self, name: str | None) -> int:
         if name is None:

@@ -23,8 +23,8 @@ from orch.settings import unset_secrets
 from orch_alpaca import protocol, rules, streams, symbols
 from orch_alpaca.protocol import Credentials
 from orch_alpaca.settings import AlpacaSettings, resolve_endpoints
-from orch_alpaca.transport import (BackgroundStream, Connector, HttpSession, StreamPolicy, open_websocket,
-                                   run_stream)
+from orch_alpaca.transport import (BackgroundStream, Connector, HttpSession, StreamPolicy, market_data_limiter,
+                                   open_websocket, run_stream)
 
 FILL_PAGE = 100
 MAX_FILL_PAGES = 50
@@ -51,7 +51,9 @@ class AlpacaConnection:
         self.http = HttpSession(trading_url=self.endpoints.trading, data_url=self.endpoints.data,
                                 credentials=self.credentials, limiter=context.limiter,
                                 timeout=float(settings.timeout_seconds), broker=self.broker,
-                                transport=http_transport, wall_clock=wall_clock)
+                                transport=http_transport, wall_clock=wall_clock,
+                                data_limiter=market_data_limiter(
+                                    context.limiter, settings.market_data.requests_per_minute))
         self._nursery = context.nursery
         self._ws_connect = ws_connect
         silence = float(settings.stream_silence_seconds)

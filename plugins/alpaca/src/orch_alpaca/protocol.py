@@ -37,6 +37,8 @@ _SENSITIVE = frozenset({KEY_HEADER.lower(), SECRET_HEADER.lower()})
 
 TRADING = "trading"
 DATA = "data"
+# Alpaca limits its market-data API apart from its trading API: the rate limiter's separate budget for it.
+DATA_BUDGET = "market_data"
 
 MAX_ORDERS_PAGE = 500
 
@@ -359,7 +361,8 @@ def error_for(request: HttpRequest, response: HttpResponse, *, now: float, broke
         return ProtocolError(f"{where} not found ({message or 'no message'}); is base_url right?", **common)
     if status == 429:
         return RateLimited(f"rate limited ({message or 'too many requests'})",
-                           retry_after=retry_after(response.headers, now=now), **common)
+                           retry_after=retry_after(response.headers, now=now),
+                           budget=DATA_BUDGET if request.api == DATA else None, **common)
     if status >= 500:
         return BrokerUnavailable(f"server error {status} on {where} ({message or 'no message'})", **common)
     if status in (400, 422) and request.is_order:

@@ -54,6 +54,10 @@ class MarketDataSettings:
     real_time_streaming: bool = True
     subscription: Subscription = field(factory=Subscription)
     data_feed: str = field(default="iex", validator=attrs.validators.in_(DATA_FEEDS))
+    # The market-data API's own limit (Alpaca's Basic plan: 200 a minute; Algo Trader Plus: 10,000),
+    # budgeted apart from the trading API's rate_limits.
+    requests_per_minute: int = field(default=200, validator=[attrs.validators.instance_of(int),
+                                                             attrs.validators.gt(0)])
 
 
 @frozen(kw_only=True)

@@ -31,18 +31,34 @@ log = logging.getLogger("orch.broker.alpaca")
 # ------------------------------------------------------------------------------------- REST
 
 
+def market_data_limiter(limiter: RateLimiter, requests_per_minute: int) -> RateLimiter:
+    """The limiter's separate budget for the market-data API, which Alpaca limits apart from trading: a
+    burst of quotes, or a 429 it earns, must not hold back order placement. A limiter without separate
+    budgets (a test's stand-in) serves both."""
+    make = getattr(limiter, "budget", None)
+    if make is None:
+        return limiter
+    from orch.resilience.budget import Rule
+
+    # `quote` is the client operation that calls the data API: its penalties are waited out before the
+    # call's deadline starts, not inside it.
+    return make(protocol.DATA_BUDGET, [Rule("requests", requests_per_minute, 60.0, weighted=False)],
+                ops=("quote",))
+
+
 class HttpSession:
-    """One httpx client for both Alpaca hosts. Each call is charged to the limiter before it leaves and
-    the broker's ``X-RateLimit-*`` answer is fed back after. ``wall_clock`` (epoch seconds) is only the
-    fallback for turning ``X-RateLimit-Reset`` into a delay when the response has no ``Date``."""
+    """One httpx client for both Alpaca hosts. Each call is charged to its API's limiter (``data_limiter``
+    for market data, the main ``limiter`` otherwise) before it leaves and the broker's ``X-RateLimit-*``
+    answer is fed back to the same one after. ``wall_clock`` (epoch seconds) is only the fallback for
+    turning ``X-RateLimit-Reset`` into a delay when the response has no ``Date``."""
 
     def __init__(self, *, trading_url: str, data_url: str, credentials: Credentials, limiter: RateLimiter,
                  timeout: float, broker: str = protocol.BROKER,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+                 wall_clock: Callable[[], float] = time.time, data_limiter: RateLimiter | None = None) -> None:
         self._bases = {protocol.TRADING: trading_url.rstrip("/"), protocol.DATA: data_url.rstrip("/")}
         self._credentials = credentials
-        self._limiter = limiter
+        self._limiters = {protocol.TRADING: limiter, protocol.DATA: data_limiter or limiter}
         self._broker = broker
         self._wall_clock = wall_clock
         # Redirects stay off: following one would carry the key headers to another host.
@@ -52,7 +68,8 @@ class HttpSession:
         """Send ``request``; return its decoded JSON (None for an empty answer) or raise the orch error."""
         signed = protocol.sign(request, self._credentials, broker=self._broker)
         url = self._bases[request.api] + request.path
-        await self._limiter.acquire(1, order=request.is_order)
+        limiter = self._limiters[request.api]
+        await limiter.acquire(1, order=request.is_order)
         try:
             answer = await self._client.request(signed.method, url, params=dict(signed.params) or None,
                                                 headers=dict(signed.headers), json=signed.json)
@@ -67,7 +84,7 @@ class HttpSession:
         now = self._wall_clock()
         info = protocol.parse_rate_limit(response.headers, now=now)
         if info is not None:
-            self._limiter.observe(remaining=info.remaining, limit=info.limit, reset_after=info.reset_after)
+            limiter.observe(remaining=info.remaining, limit=info.limit, reset_after=info.reset_after)
         return protocol.handle_response(request, response, now=now, broker=self._broker)
 
     async def aclose(self) -> None:
