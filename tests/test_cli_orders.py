@@ -227,3 +227,16 @@ async def test_orchestrator_takes_a_plugin_loader(env):
         result = await orch.place(request, broker="memb")
     assert result.outcome == "placed" and result.entry.state.value == "filled"
     assert env.books["memb"].connects == 1 and env.books["memb"].closes == 1
+
+
+def test_max_open_orders_counts_the_journals_open_orders(env):
+    env.config.write_text(env.config.read_text() + "\n[risk]\nmax_open_orders = 2\nenforce_market_hours = false\n")
+    first = env.run("--json", "memb", "order", "buy", "AAPL", "1", "limit", "99.5", "--paper")
+    second = env.run("--json", "memb", "order", "buy", "AAPL", "1", "limit", "99.4", "--paper")
+    assert first.code == 0 == second.code, first.stderr + second.stderr
+    refused = env.run("memb", "order", "buy", "AAPL", "1", "limit", "99.3", "--paper")
+    assert refused.code != 0 and len(refused.error_lines) == 1
+    assert "max_open_orders" in refused.stderr and "2 open orders" in refused.stderr
+    # A cancelled order no longer counts.
+    assert env.run("order", "cancel", first.json["client_order_id"]).code == 0
+    assert env.run("memb", "order", "buy", "AAPL", "1", "limit", "99.3", "--paper").code == 0

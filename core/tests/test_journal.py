@@ -401,6 +401,13 @@ def test_unresolved_lists_what_to_reconcile_oldest_first(journal, clock):
     journal.mark_not_found(absent, "404")
     assert [e.client_order_id for e in journal.unresolved("alpaca")] == [pending, in_flight, open_, partial]
     assert [e.client_order_id for e in journal.unresolved()] == [pending, in_flight, open_, partial, other]
+    # The risk check's count: open at the broker only (not pending, in flight or final), per broker.
+    assert journal.count_open("alpaca") == 2 == len([e for e in journal.unresolved("alpaca") if e.state.is_open])
+    assert journal.count_open("binance") == 0 and journal.count_open() == 2
+    journal.record_order(other, broker_order(other, OrderStatus.NEW, broker="binance", broker_id="b"), "submit")
+    assert journal.count_open("binance") == 1 and journal.count_open() == 3
+    journal.record_order(open_, broker_order(open_, OrderStatus.CANCELED, broker_id="o"), "stream")
+    assert journal.count_open("alpaca") == 1
 
 
 def test_history_filters_by_broker_rejection_time_and_limit(journal, clock):

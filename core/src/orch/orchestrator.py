@@ -309,7 +309,7 @@ class Orchestrator:
         quote = await self._reference_quote(client, instrument)
         position = (await self._position_qty(client, instrument)
                     if self._risk_needs_position(client, request) else Decimal(0))
-        open_orders = len([e for e in self.journal.unresolved(name) if e.state.is_open])
+        open_orders = self.journal.count_open(name)
         try:
             self.risk.check(name, request, quote=quote, position_qty=position, open_orders=open_orders,
                             orders_last_minute=self._order_window.count(name),

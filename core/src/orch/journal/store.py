@@ -440,6 +440,17 @@ class Journal:
             sql, params = sql + " AND broker = ?", params + [broker]
         return [_entry(r) for r in self._read(sql + " ORDER BY id", params)]
 
+    def count_open(self, broker: str | None = None) -> int:
+        """How many orders the broker holds open (working or partially filled), counted by SQLite on the
+        ``(state, broker)`` index: the risk check asks before every placement, and a trader may have
+        hundreds of resting orders. Orders not yet known to have arrived are not counted."""
+        states = [s.value for s in JournalState if s.is_open]
+        sql = f"SELECT COUNT(*) FROM orders WHERE state IN ({', '.join('?' * len(states))})"
+        params: list[Any] = list(states)
+        if broker is not None:
+            sql, params = sql + " AND broker = ?", params + [broker]
+        return int(self._read(sql, params)[0][0])
+
     def history(self, broker: str | None = None, *, rejected: bool = False, since: datetime | None = None,
                 limit: int = 100) -> list[JournalEntry]:
         """Orders, newest first. ``rejected=True`` lists only orders the broker rejected; ``since`` keeps
