@@ -22,7 +22,8 @@ from orch_ibkr.protocol import ErrorMsg, IbOrder, In
 
 
 class MessageHandlers:
-    # ----------------------------------------------------------------------------- receiving
+    """Routing of received messages (see the module docstring)."""
+
 
     def _handle(self, fields: list[str]) -> None:
         if not fields or not fields[0].lstrip("-").isdigit():
