@@ -15,7 +15,8 @@ from typing import Any
 
 from attrs import field, frozen
 
-from orch.errors import ProtocolError
+from orch.errors import (BrokerError, BrokerUnavailable, InsufficientFunds, OrderNotFound, OrderRejected,
+                         PermissionDenied, ProtocolError, RateLimited, UnknownInstrument)
 
 MIN_VERSION = 176
 MAX_VERSION = 178
@@ -704,7 +705,7 @@ WARNING_CODES = frozenset({165, 399, 404, 434, 492, 2100, 10167, 10285})
 CONNECTIVITY_LOST, RESTORED_DATA_LOST, RESTORED_DATA_KEPT = 1100, 1101, 1102
 MARKET_DATA_CODES = frozenset({354, 10089, 10090, 10168, 10197})
 ORDER_REJECTION_CODES = frozenset({103, 104, 105, 106, 107, 109, 110, 111, 116, 117, 135, 136, 201, 203, 382,
-                                   383, 387, 388, 434, 10006})
+                                   383, 387, 388, 10006})
 PACING_WINDOW = 1.0  # seconds: TWS counts 50 messages per second
 
 
@@ -714,9 +715,6 @@ def is_warning(code: int) -> bool:
 
 def error_for(err: ErrorMsg, *, broker: str = "ibkr", what: str = "") -> Exception:
     """The orch error for a TWS error message, keeping IB's code and text."""
-    from orch.errors import (BrokerError, BrokerUnavailable, InsufficientFunds, OrderNotFound, OrderRejected,
-                             PermissionDenied, RateLimited, UnknownInstrument)
-
     code, text_ = err.code, err.message
     kwargs: dict[str, Any] = {"broker": broker, "broker_code": code, "broker_message": text_}
     subject = f"{what}: " if what else ""
