@@ -41,3 +41,16 @@ def test_registered_values_are_masked_in_any_text():
     text = f"GET /api/v3/order?signature=abc&key={CANARY} failed"
     assert CANARY not in mask(text)
     assert REDACTED in mask(text)
+
+
+def test_numeric_secrets_match_whole_numbers_only():
+    from orch.secret import contains_secret
+
+    Secret("48213", source="pin")
+    assert mask("pin 48213 given") == f"pin {REDACTED} given"
+    assert mask("order 9948213001 filled") == "order 9948213001 filled"
+    # A short numeric secret equal to a quantity is masked in text but does not make a record unstorable.
+    assert not contains_secret('{"qty": "48213"}')
+    Secret("73920518", source="account")
+    assert contains_secret('{"note": "73920518"}')
+    assert CANARY in f"x{CANARY}x" and contains_secret(f"x{CANARY}x") is (Secret(CANARY).is_set)

@@ -19,11 +19,26 @@ _PLACEHOLDER = re.compile(r"^(YOUR[_A-Z0-9]*|CHANGE[_-]?ME|<[^>]*>|xxx+|\.\.\.)$
 _lock = threading.Lock()
 _known: set[str] = set()
 _pattern: re.Pattern[str] | None = None
+_distinctive: re.Pattern[str] | None = None
+
+# A secret made only of digits (a PIN, a numeric account id) is matched as a whole number only, never
+# inside a longer one (an order id, a price). Shorter than this it can also be an ordinary quantity or
+# price, so records are not refused for containing it (see contains_secret); it is still masked in text.
+DISTINCTIVE_DIGITS = 8
+
+
+def _alternative(value: str) -> str:
+    return rf"(?<!\d){re.escape(value)}(?!\d)" if value.isdigit() else re.escape(value)
+
+
+def _compile(values: list[str]) -> re.Pattern[str] | None:
+    ordered = sorted(values, key=len, reverse=True)
+    return re.compile("|".join(_alternative(v) for v in ordered)) if ordered else None
 
 
 def register(value: str) -> None:
     """Remember a secret value so that :func:`mask` redacts it wherever it appears."""
-    global _pattern
+    global _pattern, _distinctive
     # Very short values would redact ordinary words; a real credential is never this short.
     if not value or len(value) < 4:
         return
@@ -31,8 +46,8 @@ def register(value: str) -> None:
         if value in _known:
             return
         _known.add(value)
-        alternatives = sorted(_known, key=len, reverse=True)
-        _pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+        _pattern = _compile(list(_known))
+        _distinctive = _compile([v for v in _known if not (v.isdigit() and len(v) < DISTINCTIVE_DIGITS)])
 
 
 def mask(text: str) -> str:
@@ -41,6 +56,13 @@ def mask(text: str) -> str:
     if pattern is None or not text:
         return text
     return pattern.sub(REDACTED, text)
+
+
+def contains_secret(text: str) -> bool:
+    """Whether ``text`` holds a registered secret that cannot be an ordinary number (a short numeric PIN
+    equal to an order's quantity must not make the order unjournalable)."""
+    pattern = _distinctive
+    return bool(pattern is not None and text and pattern.search(text))
 
 
 def is_placeholder(value: str | None) -> bool:

@@ -43,7 +43,7 @@ from orch.journal.model import (MODES, SOURCES, DuplicateClientOrderId, HaltStat
 from orch.journal.paths import default_journal_path
 from orch.journal.schema import migrate
 from orch.models import Fill, Order, OrderRequest, Quote, from_json, to_data, to_json, utcnow
-from orch.secret import mask
+from orch.secret import contains_secret, mask
 
 T = TypeVar("T")
 _HALT_KEY = "halt"
@@ -69,7 +69,7 @@ def _text(value: Any) -> str | None:
 
 def _record_json(obj: Any, what: str) -> str:
     text = to_json(obj)
-    if mask(text) != text:
+    if contains_secret(text):
         raise JournalError(f"refusing to journal {what}: it contains a registered secret value")
     return text
 
