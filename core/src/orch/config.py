@@ -473,9 +473,13 @@ def _secret_problems(name: str, settings: Any) -> list[str]:
     out = []
     if not attrs.has(type(settings)):
         return out
+    fields = attrs.fields_dict(type(settings))
     for field_name in secret_fields(type(settings)):
         secret = getattr(settings, field_name)
         if not isinstance(secret, Secret) or secret.is_set:
+            continue
+        # A plugin marks a credential it never sends (the guide's Trade Republic password) as optional.
+        if fields[field_name].metadata.get("optional_secret"):
             continue
         why = {"missing": "missing", "config": "placeholder"}.get(
             secret.source, f"{secret.source.removeprefix('env:')} is empty")

@@ -44,7 +44,7 @@ def _secret(value: object) -> Secret:
 
 def _optional_secret(value: object) -> Secret | None:
     # The guide's ``password`` is unused: leaving it out is fine; a value given is still a credential
-    # (masked; a placeholder is reported as not set like any other secret, so delete the key instead).
+    # (masked). A placeholder is fine too: the field is marked optional_secret, so it never blocks connecting.
     return None if value is None else _secret(value)
 
 
@@ -62,7 +62,8 @@ def is_loopback(url: str) -> bool:
 class TradeRepublicSettings(BrokerSettings):
     username: Secret = field(factory=lambda: Secret(None), converter=_secret)
     pin: Secret = field(factory=lambda: Secret(None), converter=_secret)
-    password: Secret | None = field(default=None, converter=_optional_secret)
+    password: Secret | None = field(default=None, converter=_optional_secret,
+                                    metadata={"optional_secret": True})
     device_id: str | None = None
     secure_session: bool = True
     locale: str = "en"
