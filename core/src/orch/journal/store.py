@@ -44,6 +44,7 @@ from orch.journal.paths import default_journal_path
 from orch.journal.schema import migrate
 from orch.models import Fill, Order, OrderRequest, Quote, from_json, to_data, to_json, utcnow
 from orch.secret import contains_secret, mask
+from orch.sqlite_wal import enable_wal
 
 T = TypeVar("T")
 _HALT_KEY = "halt"
@@ -131,7 +132,7 @@ class Journal:
         try:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = enable_wal(conn, busy_timeout)
             if mode.lower() != "wal":
                 raise JournalError(f"the order journal at {target} cannot use WAL mode (got {mode})",
                                    hint="put it on a local disk: set journal.path or ORCH_HOME")

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from orch.sqlite_wal import enable_wal
 from orch.resilience.budget import (HALT, PENALTY, Blocks, Decision, Rule, blocks_at, decide,
                                     expiry_position)
 
@@ -53,7 +54,7 @@ class SqliteBudgetStore:
         # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE.
         self._db = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None,
                                    check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._db, busy_timeout)
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
