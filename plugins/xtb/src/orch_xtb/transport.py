@@ -14,13 +14,14 @@ import logging
 import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import trio
 from attrs import frozen
 
+from orch import streaming
 from orch.errors import AuthError, BrokerError, BrokerUnavailable, OrchError, RateLimited
+from orch.streaming import Connector, Runner, Session, WebSocket, open_websocket
 
 from orch_xtb import protocol
 from orch_xtb.protocol import Command
@@ -32,22 +33,8 @@ log = logging.getLogger("orch.broker.xtb")
 
 SPACING = 0.2  # XTB: at least 200 ms between requests on one connection
 
-
-class WebSocket(Protocol):
-    async def get_message(self) -> str | bytes: ...
-
-    async def send_message(self, message: str | bytes) -> None: ...
-
-    async def ping(self, payload: bytes | None = None) -> None: ...
-
-
-Connector = Callable[[str], AbstractAsyncContextManager[WebSocket]]
-
-
-def open_websocket(url: str) -> AbstractAsyncContextManager[WebSocket]:
-    import trio_websocket
-
-    return trio_websocket.open_websocket_url(url)
+__all__ = ["SPACING", "BackgroundStream", "CommandSocket", "Connector", "Session", "StreamPolicy", "WebSocket",
+           "open_websocket", "run_stream"]
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:
@@ -217,146 +204,42 @@ class CommandSocket:
 # ------------------------------------------------------------------------------------- streams
 
 
-class Session(Protocol):
-    @property
-    def ready(self) -> bool: ...
-
-    def start(self) -> Any: ...
-
-    def receive(self, frame: str | bytes) -> Any: ...
-
-
 @frozen
-class StreamPolicy:
-    """``silence``: seconds without a frame before a ping probe; ``probe``: how long the pong may take;
-    ``quiet_periods``: silent periods an answered ping excuses (a pong proves only the socket, not the
-    feed behind it); backoff doubles from ``backoff_initial`` to ``backoff_max`` with jitter."""
+class StreamPolicy(streaming.StreamPolicy):
+    """:class:`orch.streaming.StreamPolicy` with XTB's shorter silence and probe."""
 
     silence: float = 10.0
     probe: float = 5.0
-    quiet_periods: int = 1
-    handshake: float = 15.0
-    backoff_initial: float = 0.5
-    backoff_max: float = 30.0
-
-    def delay(self, attempt: int, rng: Callable[[], float]) -> float:
-        ceiling = min(self.backoff_max, self.backoff_initial * (2 ** attempt))
-        return ceiling / 2 + rng() * ceiling / 2
 
 
-class _Silent(Exception):
-    pass
+def _classify(exc: Exception, url: str, broker: str) -> BaseException | None:
+    """None to reconnect; otherwise what ends the stream. A rate limit or a lost login is waited out."""
+    if isinstance(exc, OrchError) and not isinstance(exc, (BrokerUnavailable, RateLimited)):
+        return exc
+    if isinstance(exc, AuthError):
+        return exc
+    if isinstance(exc, (BrokerUnavailable, RateLimited, *_network_errors())):
+        return None
+    return BrokerError(f"stream {url} failed: {type(exc).__name__}", broker=broker)
 
 
 async def run_stream(url: str, make_session: Callable[[], Awaitable[Session]],
                      deliver: Callable[[Any], Awaitable[None]], *, connect: Connector = open_websocket,
                      policy: StreamPolicy = StreamPolicy(), broker: str = protocol.BROKER,
                      logger: logging.Logger = log, rng: Callable[[], float] = random.random) -> None:
-    """Keep one stream alive until cancelled: get a fresh session (a fresh streamSessionId: the login may
-    have changed), connect, subscribe, deliver items; on a drop, silence or transient error wait (backoff)
-    and start over. Errors retrying cannot fix end the stream by raising."""
-    attempt = 0
-    while True:
-        try:
-            session = await make_session()
-            with trio.CancelScope(deadline=trio.current_time() + policy.handshake) as setup:
-                async with connect(url) as ws:
-                    for message in session.start().send:
-                        await ws.send_message(message)
-                        await trio.sleep(SPACING)
-                    quiet = 0
-                    while True:
-                        frame = None
-                        with trio.move_on_after(policy.silence):
-                            frame = await ws.get_message()
-                        if frame is None:
-                            quiet += 1
-                            if quiet > policy.quiet_periods:
-                                raise _Silent(f"no frame for {quiet} x {policy.silence:g}s")
-                            with trio.move_on_after(policy.probe):
-                                await ws.ping()
-                                continue
-                            raise _Silent(f"no frame for {policy.silence:g}s and no answer to a ping")
-                        quiet = 0
-                        output = session.receive(frame)
-                        for message in output.send:
-                            await ws.send_message(message)
-                        if session.ready:
-                            setup.deadline = math.inf
-                            attempt = 0
-                        for item in output.items:
-                            await deliver(item)
-            if setup.cancelled_caught:
-                raise _Silent(f"no answer within {policy.handshake:g}s of connecting")
-        except Exception as exc:
-            if isinstance(exc, OrchError) and not isinstance(exc, (BrokerUnavailable, RateLimited)):
-                raise
-            if isinstance(exc, AuthError):
-                raise
-            if not isinstance(exc, (_Silent, BrokerUnavailable, RateLimited, *_network_errors())):
-                raise BrokerError(f"stream {url} failed: {type(exc).__name__}", broker=broker) from exc
-            delay = policy.delay(attempt, rng)
-            attempt += 1
-            logger.warning("%s: stream %s interrupted (%s); reconnecting in %.1fs", broker, url,
-                           type(exc).__name__, delay)
-            await trio.sleep(delay)
+    """Keep one stream alive until cancelled (:func:`orch.streaming.run_stream`): each attempt gets a fresh
+    session (a fresh streamSessionId: the login may have changed), and the subscriptions keep XTB's
+    spacing. Errors retrying cannot fix end the stream by raising."""
+    await streaming.run_stream(url, make_session, deliver, classify=_classify, connect=connect, policy=policy,
+                               broker=broker, logger=logger, rng=rng, describe=lambda exc: type(exc).__name__,
+                               start_spacing=SPACING,
+                               handshake_text="no answer within {handshake:g}s of connecting")
 
 
-class BackgroundStream:
-    """An async iterator fed by tasks in the connection's nursery; they start on the first ``__anext__``
-    and stop on :meth:`aclose`. A task's fatal error is raised to the consumer. Quotes are lossy: a slow
-    consumer loses the oldest rather than stalling the socket reader."""
+class BackgroundStream(streaming.BackgroundStream):
+    """:class:`orch.streaming.BackgroundStream` that is always lossy and silent about drops: XTB streams
+    only quotes here, and a slow consumer loses the newest rather than stalling the socket reader."""
 
-    def __init__(self, nursery: trio.Nursery,
-                 runners: Sequence[Callable[[Callable[[Any], Awaitable[None]]], Awaitable[None]]], *,
-                 buffer: int = 1024, name: str = "stream") -> None:
-        self._nursery = nursery
-        self._runners = list(runners)
-        self._send, self._receive = trio.open_memory_channel[Any](buffer)
-        self._name = name
-        self._scope = trio.CancelScope()
-        self._error: BaseException | None = None
-        self._started = False
-        self.dropped = 0
-
-    def __aiter__(self) -> BackgroundStream:
-        return self
-
-    async def __anext__(self) -> Any:
-        if not self._started:
-            self._started = True
-            self._nursery.start_soon(self._run, name=self._name)
-        try:
-            return await self._receive.receive()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            if self._error is not None:
-                raise self._error from None
-            raise StopAsyncIteration from None
-
-    async def aclose(self) -> None:
-        self._scope.cancel()
-        self._started = True
-        await self._receive.aclose()
-
-    async def _deliver(self, item: Any) -> None:
-        try:
-            self._send.send_nowait(item)
-        except trio.WouldBlock:
-            self.dropped += 1
-
-    async def _guard(self, runner: Callable[[Callable[[Any], Awaitable[None]]], Awaitable[None]]) -> None:
-        try:
-            await runner(self._deliver)
-        except Exception as exc:
-            if self._error is None:
-                self._error = exc
-            self._scope.cancel()
-
-    async def _run(self) -> None:
-        try:
-            with self._scope:
-                async with trio.open_nursery() as tasks:
-                    for runner in self._runners:
-                        tasks.start_soon(self._guard, runner)
-        finally:
-            self._send.close()
+    def __init__(self, nursery: trio.Nursery, runners: Sequence[Runner], *, buffer: int = 1024,
+                 name: str = "stream") -> None:
+        super().__init__(nursery, runners, buffer=buffer, lossy=True, name=name, logger=None)
