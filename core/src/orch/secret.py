@@ -109,3 +109,13 @@ class Secret:
     def __reduce__(self):
         # Pickling would carry the value across a process boundary in clear; refuse.
         raise TypeError("Secret values cannot be pickled")
+
+
+def as_secret(value: object) -> Secret:
+    """attrs converter for Settings fields holding a credential: the config loader hands over a Secret
+    that knows its source; code building settings directly may pass text (or None for "not set")."""
+    if isinstance(value, Secret):
+        return value
+    if value is None or isinstance(value, str):
+        return Secret(value, source="settings")
+    raise TypeError(f"expected a string, got {type(value).__name__}")

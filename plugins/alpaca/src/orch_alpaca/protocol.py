@@ -9,11 +9,12 @@ passes through a float. :func:`reveal_credentials` is the only place a secret is
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +22,7 @@ from urllib.parse import quote
 import attrs
 from attrs import field, frozen
 
+from orch import parsing
 from orch.errors import (AuthError, BrokerError, BrokerUnavailable, ConfigError, InsufficientFunds,
                          OrderNotFound, OrderRejected, PermissionDenied, ProtocolError, RateLimited,
                          UnknownInstrument)
@@ -391,16 +393,8 @@ def handle_response(request: HttpRequest, response: HttpResponse, *, now: float,
 # ------------------------------------------------------------------------------------- parsing
 
 
-@contextmanager
-def reading(what: str, *, broker: str = BROKER) -> Iterator[None]:
-    """Any surprise in a payload becomes one ProtocolError naming the object, never a traceback."""
-    try:
-        yield
-    except ProtocolError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation) as exc:
-        detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-        raise ProtocolError(f"cannot read Alpaca {what}: {detail}", broker=broker) from None
+def reading(what: str, *, broker: str = BROKER) -> AbstractContextManager[None]:
+    return parsing.reading(what, title="Alpaca", broker=broker)
 
 
 def parse_time(value: Any) -> datetime | None:

@@ -16,7 +16,7 @@ from attrs import field, frozen
 
 from orch.errors import ConfigError, LiveTradingRefused
 from orch.models import to_decimal
-from orch.secret import Secret
+from orch.secret import Secret, as_secret
 from orch.settings import BrokerSettings
 
 PAPER_URL = "https://paper-api.alpaca.markets"
@@ -30,13 +30,7 @@ _PAPER_HOST = urlsplit(PAPER_URL).hostname
 _LIVE_HOST = urlsplit(LIVE_URL).hostname
 
 
-def _secret(value: object) -> Secret:
-    # The config loader hands over a Secret that knows its source; code building settings may pass text.
-    if isinstance(value, Secret):
-        return value
-    if value is None or isinstance(value, str):
-        return Secret(value, source="settings")
-    raise TypeError(f"expected a string, got {type(value).__name__}")
+_secret = as_secret
 
 
 @frozen(kw_only=True)

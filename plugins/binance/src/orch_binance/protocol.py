@@ -8,17 +8,19 @@ JSON is decoded with ``parse_float=Decimal``; Binance sends decimals as strings 
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import attrs
 from attrs import field, frozen
 
+from orch import parsing
 from orch.errors import (AuthError, BrokerError, BrokerUnavailable, ConfigError, InsufficientFunds,
                          OrderNotFound, OrderRejected, PermissionDenied, ProtocolError, RateLimited,
                          UnknownInstrument)
@@ -356,15 +358,8 @@ def handle_response(request: HttpRequest, response: HttpResponse, *, broker: str
 # ------------------------------------------------------------------------------------- parsing
 
 
-@contextmanager
-def reading(what: str, *, broker: str = BROKER) -> Iterator[None]:
-    try:
-        yield
-    except ProtocolError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation) as exc:
-        detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-        raise ProtocolError(f"cannot read Binance {what}: {detail}", broker=broker) from None
+def reading(what: str, *, broker: str = BROKER) -> AbstractContextManager[None]:
+    return parsing.reading(what, title="Binance", broker=broker)
 
 
 def ms_time(value: Any) -> datetime | None:

@@ -18,7 +18,7 @@ from attrs import field, frozen
 
 from orch.errors import ConfigError, LiveTradingRefused
 from orch.models import to_decimal
-from orch.secret import Secret
+from orch.secret import Secret, as_secret
 from orch.settings import BrokerSettings
 
 TESTNET_URL = "https://testnet.binance.vision"
@@ -37,12 +37,7 @@ _TESTNET_HOSTS = frozenset({"testnet.binance.vision", "api1.testnet.binance.visi
                             "stream.testnet.binance.vision", "ws-api.testnet.binance.vision"})
 
 
-def _secret(value: object) -> Secret:
-    if isinstance(value, Secret):
-        return value
-    if value is None or isinstance(value, str):
-        return Secret(value, source="settings")
-    raise TypeError(f"expected a string, got {type(value).__name__}")
+_secret = as_secret
 
 
 @frozen(kw_only=True)

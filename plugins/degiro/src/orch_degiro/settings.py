@@ -22,7 +22,7 @@ from attrs import Factory, field, frozen
 
 from orch.errors import ConfigError
 from orch.models import to_decimal
-from orch.secret import Secret
+from orch.secret import Secret, as_secret
 from orch.settings import BrokerSettings
 
 LIVE_URL = "https://trader.degiro.nl"
@@ -44,12 +44,7 @@ def is_loopback_url(url: str | None) -> bool:
         return False
 
 
-def _secret(value: object) -> Secret:
-    if isinstance(value, Secret):
-        return value
-    if value is None or isinstance(value, str):
-        return Secret(value, source="settings")
-    raise TypeError(f"expected a string, got {type(value).__name__}")
+_secret = as_secret
 
 
 def _optional_secret(value: object) -> Secret | None:

@@ -10,16 +10,18 @@ surprise is one ProtocolError naming the object.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import re
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import date, datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from attrs import frozen
 
+from orch import parsing
 from orch.errors import (AuthError, BrokerError, BrokerUnavailable, InsufficientFunds, OrderNotFound,
                          OrderRejected, PermissionDenied, ProtocolError, RateLimited, UnknownInstrument)
 from orch.models import (Instrument, Market, Order, OrderRequest, OrderStatus, OrderType, Quote, Side,
@@ -163,16 +165,8 @@ def _seconds(value: Any) -> float | None:
 # ------------------------------------------------------------------------------------- parsing
 
 
-@contextmanager
-def reading(what: str, *, broker: str = BROKER) -> Iterator[None]:
-    """Any surprise in a payload becomes one ProtocolError naming the object, never a traceback."""
-    try:
-        yield
-    except ProtocolError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation) as exc:
-        detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-        raise ProtocolError(f"cannot read Trade Republic {what}: {detail}", broker=broker) from None
+def reading(what: str, *, broker: str = BROKER) -> AbstractContextManager[None]:
+    return parsing.reading(what, title="Trade Republic", broker=broker)
 
 
 def _dec(value: Any) -> Decimal | None:

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from attrs import field, frozen
 
 from orch.models import to_decimal
-from orch.secret import Secret
+from orch.secret import Secret, as_secret
 from orch.settings import BrokerSettings
 
 API_URL = "https://api.traderepublic.com"
@@ -34,12 +34,7 @@ WS_URL = "wss://api.traderepublic.com"
 EXCHANGES = ("LSX", "TDG", "LUS", "TUB", "BHS", "B2C")
 
 
-def _secret(value: object) -> Secret:
-    if isinstance(value, Secret):
-        return value
-    if value is None or isinstance(value, str):
-        return Secret(value, source="settings")
-    raise TypeError(f"expected a string, got {type(value).__name__}")
+_secret = as_secret
 
 
 def _optional_secret(value: object) -> Secret | None:

@@ -15,10 +15,11 @@ limit reported in ``x-ratelimit-*`` headers, and errors come either RFC 7807 sty
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import base64
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
@@ -27,6 +28,7 @@ from urllib.parse import urlencode
 
 from attrs import field, frozen
 
+from orch import parsing
 from orch.errors import (AuthError, BrokerError, BrokerUnavailable, InsufficientFunds, OrderNotFound,
                          OrderRejected, PermissionDenied, ProtocolError, RateLimited, UnknownInstrument)
 from orch.models import (Account, Balance, Fill, Instrument, Order, OrderRequest, OrderStatus, OrderType,
@@ -376,16 +378,8 @@ def handle_response(request: HttpRequest, response: HttpResponse, *, now: float,
 # ------------------------------------------------------------------------------------- parsing
 
 
-@contextmanager
-def reading(what: str, *, broker: str = BROKER) -> Iterator[None]:
-    """Any surprise in a payload becomes one ProtocolError naming the object, never a traceback."""
-    try:
-        yield
-    except ProtocolError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation) as exc:
-        detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-        raise ProtocolError(f"cannot read Trading 212 {what}: {detail}", broker=broker) from None
+def reading(what: str, *, broker: str = BROKER) -> AbstractContextManager[None]:
+    return parsing.reading(what, title="Trading 212", broker=broker)
 
 
 def parse_time(value: Any) -> datetime | None:

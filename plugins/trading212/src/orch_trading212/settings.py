@@ -20,7 +20,7 @@ import attrs
 from attrs import field, frozen
 
 from orch.errors import ConfigError, LiveTradingRefused
-from orch.secret import Secret
+from orch.secret import Secret, as_secret
 from orch.settings import BrokerSettings
 
 DEMO_URL = "https://demo.trading212.com"
@@ -34,12 +34,7 @@ log = logging.getLogger("orch.broker.trading212")
 _warned: set[str] = set()
 
 
-def _secret(value: object) -> Secret:
-    if isinstance(value, Secret):
-        return value
-    if value is None or isinstance(value, str):
-        return Secret(value, source="settings")
-    raise TypeError(f"expected a string, got {type(value).__name__}")
+_secret = as_secret
 
 
 @frozen(kw_only=True)

@@ -21,7 +21,7 @@ from attrs import field, frozen
 
 from orch.errors import ConfigError, LiveTradingRefused
 from orch.models import to_decimal
-from orch.secret import Secret
+from orch.secret import Secret, as_secret
 from orch.settings import BrokerSettings
 
 XTB_HOST = "ws.xtb.com"
@@ -31,14 +31,10 @@ SHUTDOWN_NOTICE = ("XTB switched the xAPI off on 2025-03-14 and offers no replac
 
 
 def _secret(value: object) -> Secret:
-    if isinstance(value, Secret):
-        return value
-    if value is None or isinstance(value, str):
-        return Secret(value, source="settings")
+    # An account id written as a JSON number is still the account id.
     if isinstance(value, int) and not isinstance(value, bool):
-        # An account id written as a JSON number is still the account id.
-        return Secret(str(value), source="settings")
-    raise TypeError(f"expected a string, got {type(value).__name__}")
+        value = str(value)
+    return as_secret(value)
 
 
 @frozen(kw_only=True)

@@ -1,0 +1,22 @@
+"""Reading broker payloads: any surprise becomes one ProtocolError naming the object, never a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import InvalidOperation
+
+from orch.errors import ProtocolError
+
+
+@contextmanager
+def reading(what: str, *, title: str, broker: str) -> Iterator[None]:
+    """``with reading("order", title="Alpaca", broker="alpaca"): …`` turns a missing field, a wrong type or
+    an unparseable number inside the block into ``ProtocolError("cannot read Alpaca order: …")``."""
+    try:
+        yield
+    except ProtocolError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation) as exc:
+        detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise ProtocolError(f"cannot read {title} {what}: {detail}", broker=broker) from None
