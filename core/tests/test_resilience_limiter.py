@@ -10,9 +10,9 @@ import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orch.errors import ConfigError
+from orch.errors import BrokerUnavailable, ConfigError
 from orch.models import RateLimitDefaults
-from orch.resilience import BudgetHalted, MemoryBudgetStore, RateLimiter, Rule
+from orch.resilience import BudgetHalted, MemoryBudgetStore, RateLimiter, Rule, deadline
 from orch.settings import RateLimitSettings
 
 
@@ -319,3 +319,21 @@ def test_a_separate_budget_needs_rules_the_first_time():
     main = RateLimiter([Rule("requests", 3, 60.0)])
     with pytest.raises(ValueError, match="market_data"):
         main.budget("market_data")
+
+
+async def test_waiting_for_the_budget_does_not_eat_the_call_deadline(clock):
+    """A call queued behind a spent budget waits its turn without timing out: nothing was sent, so the
+    deadline (how long the broker may take to answer) runs only outside the limiter's wait."""
+    limiter = RateLimiter([Rule("requests", 1, 60.0)])
+    await limiter.acquire()
+    started = trio.current_time()
+    with deadline(5.0, what="place_order", broker="x"):
+        await limiter.acquire()  # 60 s behind the first request, far past the 5 s deadline
+        assert trio.current_time() - started >= 60.0 - 1e-6
+        await trio.sleep(4.0)  # what is left of the deadline is still there after the wait
+
+    with pytest.raises(BrokerUnavailable):
+        with deadline(5.0, what="place_order", broker="x"):
+            await trio.sleep(1.0)
+            await limiter.acquire()  # a long wait, after which 4 s of deadline are left
+            await trio.sleep(4.5)

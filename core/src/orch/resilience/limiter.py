@@ -24,6 +24,7 @@ from attrs import frozen
 from orch.errors import ConfigError, RateLimited
 from orch.models import RateLimitDefaults
 from orch.resilience.budget import HALT, PENALTY, BudgetStore, MemoryBudgetStore, Rule
+from orch.resilience.timeouts import paused
 from orch.settings import RateLimitSettings
 
 # A wait computed as zero by float rounding would spin; any positive step lets the clock pass the edge.
@@ -174,18 +175,20 @@ class RateLimiter:
             raise ValueError(f"cost must not be negative, got {cost}")
         self._charges(cost, order)  # refuse an impossible cost before queueing
         self._waiting += 1
+        # Waiting for our turn is not the broker being slow: the call's deadline stands still meanwhile.
         try:
-            async with self._lock:
-                while True:
-                    # Rebuilt each pass: observe() may have lowered a limit while we waited.
-                    decision = self._store.take(self.key, self._charges(cost, order))
-                    if decision.granted:
-                        return
-                    if decision.halted_for is not None:
-                        raise self._halted(decision.halted_for, decision.halt_reason or "halted")
-                    changed = self._changed
-                    with trio.move_on_after(max(decision.wait, _MIN_WAIT)):
-                        await changed.wait()
+            with paused():
+                async with self._lock:
+                    while True:
+                        # Rebuilt each pass: observe() may have lowered a limit while we waited.
+                        decision = self._store.take(self.key, self._charges(cost, order))
+                        if decision.granted:
+                            return
+                        if decision.halted_for is not None:
+                            raise self._halted(decision.halted_for, decision.halt_reason or "halted")
+                        changed = self._changed
+                        with trio.move_on_after(max(decision.wait, _MIN_WAIT)):
+                            await changed.wait()
         finally:
             self._waiting -= 1
 

@@ -1,14 +1,25 @@
 """Every broker call has a deadline; running past it is a :class:`~orch.errors.BrokerUnavailable`
-(the outcome is unknown), not a ``trio.TooSlowError`` leaking out of the core."""
+(the outcome is unknown), not a ``trio.TooSlowError`` leaking out of the core.
+
+The deadline bounds how long the broker takes to answer, so time spent waiting for the rate limiter's
+turn (nothing sent yet) does not count: :func:`paused` stops the clock of the call's deadline while it
+waits. Without that, a burst larger than the budget would turn a queued order into "timed out, outcome
+unknown" although it never left the process.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import trio
 
 from orch.errors import BrokerUnavailable
+
+# The deadline scope of the broker call running in this task (None outside one).
+_CALL_SCOPE: ContextVar[trio.CancelScope | None] = ContextVar("orch_call_deadline", default=None)
 
 
 @contextmanager
@@ -18,8 +29,28 @@ def deadline(seconds: float | None, *, what: str, broker: str | None = None) -> 
         yield
         return
     try:
-        with trio.fail_after(seconds):
-            yield
+        with trio.fail_after(seconds) as scope:
+            token = _CALL_SCOPE.set(scope)
+            try:
+                yield
+            finally:
+                _CALL_SCOPE.reset(token)
     except trio.TooSlowError:
         raise BrokerUnavailable(f"{what} timed out after {seconds:g}s; the outcome is unknown",
                                 broker=broker) from None
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """Inside the block the enclosing call's deadline is suspended; on leaving it, the time that was
+    left is given back in full. For waits before anything is sent (the rate limiter's queue)."""
+    scope = _CALL_SCOPE.get()
+    if scope is None or scope.cancel_called or math.isinf(scope.deadline):
+        yield
+        return
+    left = scope.deadline - trio.current_time()
+    scope.deadline = math.inf
+    try:
+        yield
+    finally:
+        scope.deadline = trio.current_time() + left
