@@ -1,6 +1,6 @@
 """Orders per second against the Alpaca simulator: orch's Alpaca plugin (through BrokerClient, as the
-orchestrator calls it) next to a bare httpx loop and alpaca-py's TradingClient, in the same run against
-the same simulator.
+orchestrator calls it) and the whole ``Orchestrator.place`` path next to a bare httpx loop and alpaca-py's
+TradingClient, in the same run against the same simulator.
 
     .venv/bin/python bench/alpaca_orders.py [-n ORDERS] [-r ROUNDS] [--json]
 
@@ -10,7 +10,9 @@ use it; every contender crosses the same loopback socket and the same GIL. Both 
 one-share DAY limit buy of MSFT at $1.00, far below the market, so it rests and the fill engine does no
 work; open orders are cancelled between batches. The contenders run one after another (the order rotating
 round by round), ROUNDS times, so machine noise hits them alike; the table
-gives the median round's rate and its ratio to raw httpx and to alpaca-py.
+gives the median round's rate and its ratio to raw httpx and to alpaca-py. ``Orchestrator.place`` adds
+routing, a reference quote (one more HTTP request), the risk checks and the journal (SQLite, in a
+temporary directory, fresh for each batch).
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,6 +35,7 @@ import trio
 from orch.client import BrokerClient
 from orch.config import config_from_data
 from orch.models import Instrument, Market, OrderRequest, OrderType, Side, TimeInForce
+from orch.orchestrator import Orchestrator
 from orch.plugins import load_plugin
 from orch.sim.clock import ALL_OPEN, SimClock
 from orch.sim.runner import RunningSim, run_simulator_in_thread
@@ -45,6 +50,7 @@ UNLIMITED = {"requests_per_minute": 1_000_000, "burst_limit": 1_000_000}
 RAW = "raw httpx"
 SDK = "alpaca-py"
 PLUGIN = "orch plugin (BrokerClient)"
+PLACE = "orch Orchestrator.place"
 
 
 @contextmanager
@@ -145,8 +151,25 @@ def run_sdk(running: RunningSim, n: int, prefix: str) -> float:
     return _timed(n, prefix, submit, submit)
 
 
+def run_place(running: RunningSim, n: int, prefix: str) -> float:
+    config = config_from_data({"brokers": {"alpaca": section(running)}}, source="<bench>", env={})
+
+    async def main() -> float:
+        with tempfile.TemporaryDirectory(prefix="orch-bench-") as tmp:
+            async with Orchestrator.open(config, journal_file=Path(tmp) / "journal.sqlite3") as orch:
+                await orch.client("alpaca")
+                for i in range(WARMUP):
+                    await orch.place(order_request(f"{prefix}-w{i}"), broker="alpaca")
+                start = time.perf_counter()
+                for i in range(n):
+                    await orch.place(order_request(f"{prefix}-{i}"), broker="alpaca")
+                return time.perf_counter() - start
+
+    return trio.run(main)
+
+
 CONTENDERS: list[tuple[str, Callable[[RunningSim, int, str], float]]] = [
-    (RAW, run_raw), (SDK, run_sdk), (PLUGIN, run_plugin)]
+    (RAW, run_raw), (SDK, run_sdk), (PLUGIN, run_plugin), (PLACE, run_place)]
 
 
 def cancel_all(running: RunningSim) -> None:
@@ -173,26 +196,30 @@ def measure(n: int, rounds: int) -> dict[str, list[float]]:
     return rates
 
 
+def rows(rates: dict[str, list[float]]) -> list[dict[str, Any]]:
+    """The table: median round's rate, best round, ratios to raw httpx and to alpaca-py."""
+    raw, sdk = statistics.median(rates[RAW]), statistics.median(rates[SDK])
+    return [{"client": label, "orders_per_s": round(statistics.median(r), 1), "best": round(max(r), 1),
+             "vs_raw_httpx": round(statistics.median(r) / raw, 2),
+             "vs_alpaca_py": round(statistics.median(r) / sdk, 2)} for label, r in rates.items()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--orders", type=int, default=300, help="orders per contender per round")
     parser.add_argument("-r", "--rounds", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
-    rates = measure(args.orders, args.rounds)
-    raw, sdk = statistics.median(rates[RAW]), statistics.median(rates[SDK])
-    rows = [{"client": label, "orders_per_s": round(statistics.median(r), 1), "best": round(max(r), 1),
-             "vs_raw_httpx": round(statistics.median(r) / raw, 2),
-             "vs_alpaca_py": round(statistics.median(r) / sdk, 2)} for label, r in rates.items()]
+    table = rows(measure(args.orders, args.rounds))
     if args.json:
         print(json.dumps({"orders": args.orders, "rounds": args.rounds, "python": sys.version.split()[0],
-                          "rows": rows}, indent=2))
+                          "rows": table}, indent=2))
         return
-    width = max(len(r["client"]) for r in rows)
+    width = max(len(r["client"]) for r in table)
     print(f"Alpaca simulator, {args.orders} limit orders x {args.rounds} rounds each "
           f"(Python {sys.version.split()[0]})")
     print(f"{'client'.ljust(width)}  orders/s    best  vs httpx  vs alpaca-py")
-    for r in rows:
+    for r in table:
         print(f"{r['client'].ljust(width)}  {r['orders_per_s']:8.1f}  {r['best']:6.1f}  {r['vs_raw_httpx']:7.2f}x"
               f"  {r['vs_alpaca_py']:11.2f}x")
 

@@ -1,5 +1,5 @@
 """Orders per second against the Binance simulator: orch's Binance plugin (through BrokerClient, as the
-orchestrator calls it) next to a raw signed httpx loop and ccxt's async binance client, in the same run
+orchestrator calls it) and the whole ``Orchestrator.place`` path next to a raw signed httpx loop and ccxt's async binance client, in the same run
 against the same simulator; and stream messages decoded per second by the plugin's market-stream session
 next to a bare ``json.loads`` loop over the same frames.
 
@@ -8,7 +8,8 @@ next to a bare ``json.loads`` loop over the same frames.
 The simulator runs on its own thread; its weight and order-count limits and orch's own limiter are lifted,
 so no limiter is measured. Every order is a 0.001 BTC GTC limit buy of BTCUSDT at 10000 USDT, far below
 the market, so it rests; open orders are cancelled between batches. Contenders rotate round by round and
-the table gives the median round's rate and its ratio to raw httpx and to ccxt.
+the table gives the median round's rate and its ratio to raw httpx and to ccxt. ``Orchestrator.place`` adds
+routing, a reference quote, the risk checks and the journal (in a temporary directory, fresh per batch).
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ import asyncio
 import json
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -29,6 +33,7 @@ import trio
 from orch.client import BrokerClient
 from orch.config import config_from_data
 from orch.models import Instrument, Market, OrderRequest, OrderType, Side, TimeInForce
+from orch.orchestrator import Orchestrator
 from orch.plugins import load_plugin
 from orch.sim.runner import RunningSim, run_simulator_in_thread
 
@@ -45,6 +50,7 @@ UNLIMITED = {"requests_per_minute": 1_000_000, "weight_per_minute": 100_000_000,
 RAW = "raw signed httpx"
 CCXT = "ccxt async"
 PLUGIN = "orch plugin (BrokerClient)"
+PLACE = "orch Orchestrator.place"
 
 
 def order_request(coid: str) -> OrderRequest:
@@ -121,8 +127,26 @@ def run_ccxt(running: RunningSim, n: int, prefix: str) -> float:
     return asyncio.run(main())
 
 
+def run_place(running: RunningSim, n: int, prefix: str) -> float:
+    section = {**running.config, "rate_limits": dict(UNLIMITED)}
+    config = config_from_data({"brokers": {"binance": section}}, source="<bench>", env={})
+
+    async def main() -> float:
+        with tempfile.TemporaryDirectory(prefix="orch-bench-") as tmp:
+            async with Orchestrator.open(config, journal_file=Path(tmp) / "journal.sqlite3") as orch:
+                await orch.client("binance")
+                for i in range(WARMUP):
+                    await orch.place(order_request(f"{prefix}-w{i}"), broker="binance")
+                start = time.perf_counter()
+                for i in range(n):
+                    await orch.place(order_request(f"{prefix}-{i}"), broker="binance")
+                return time.perf_counter() - start
+
+    return trio.run(main)
+
+
 CONTENDERS: list[tuple[str, Callable[[RunningSim, int, str], float]]] = [
-    (RAW, run_raw), (CCXT, run_ccxt), (PLUGIN, run_plugin)]
+    (RAW, run_raw), (CCXT, run_ccxt), (PLUGIN, run_plugin), (PLACE, run_place)]
 
 
 def measure_orders(n: int, rounds: int) -> dict[str, list[float]]:
@@ -173,6 +197,13 @@ def measure_stream(messages: int, rounds: int) -> dict[str, list[float]]:
     return rates
 
 
+def order_rows(orders: dict[str, list[float]]) -> list[dict[str, Any]]:
+    raw, peer = statistics.median(orders[RAW]), statistics.median(orders[CCXT])
+    return [{"client": label, "orders_per_s": round(statistics.median(r), 1),
+             "vs_raw_httpx": round(statistics.median(r) / raw, 2),
+             "vs_ccxt": round(statistics.median(r) / peer, 2)} for label, r in orders.items()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--orders", type=int, default=200, help="orders per contender per round")
@@ -182,20 +213,17 @@ def main() -> None:
     args = parser.parse_args()
     orders = measure_orders(args.orders, args.rounds)
     stream = measure_stream(args.messages, args.rounds)
-    raw, peer = statistics.median(orders[RAW]), statistics.median(orders[CCXT])
-    order_rows = [{"client": label, "orders_per_s": round(statistics.median(r), 1),
-                   "vs_raw_httpx": round(statistics.median(r) / raw, 2),
-                   "vs_ccxt": round(statistics.median(r) / peer, 2)} for label, r in orders.items()]
+    table = order_rows(orders)
     bare = statistics.median(stream["bare json.loads"])
     stream_rows = [{"decoder": label, "messages_per_s": round(statistics.median(r)),
                     "vs_json_loads": round(statistics.median(r) / bare, 2)} for label, r in stream.items()]
     if args.json:
-        print(json.dumps({"python": sys.version.split()[0], "orders": order_rows, "stream": stream_rows}, indent=2))
+        print(json.dumps({"python": sys.version.split()[0], "orders": table, "stream": stream_rows}, indent=2))
         return
     print(f"Binance simulator, {args.orders} limit orders x {args.rounds} rounds (Python {sys.version.split()[0]})")
-    width = max(len(r["client"]) for r in order_rows)
+    width = max(len(r["client"]) for r in table)
     print(f"{'client'.ljust(width)}  orders/s  vs httpx  vs ccxt")
-    for r in order_rows:
+    for r in table:
         print(f"{r['client'].ljust(width)}  {r['orders_per_s']:8.1f}  {r['vs_raw_httpx']:7.2f}x  {r['vs_ccxt']:6.2f}x")
     print(f"\nstream frames decoded, {args.messages} x {args.rounds} rounds")
     for r in stream_rows:

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 PY = sys.executable
 _script = Path(PY).with_name("orch")
@@ -52,23 +53,27 @@ def measure(runs: int) -> dict[str, list[float]]:
     return times
 
 
+def rows(times: dict[str, list[float]]) -> list[dict[str, Any]]:
+    """The table: median and minimum wall time of each command, and the median's ratio to import ccxt."""
+    peer = statistics.median(times[PEER])
+    return [{"command": label, "median_ms": round(statistics.median(t) * 1000, 1),
+             "min_ms": round(min(t) * 1000, 1), "ratio_to_ccxt": round(statistics.median(t) / peer, 2)}
+            for label, t in times.items()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--runs", type=int, default=15)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
-    times = measure(args.runs)
-    peer = statistics.median(times[PEER])
-    rows = [{"command": label, "median_ms": round(statistics.median(t) * 1000, 1),
-             "min_ms": round(min(t) * 1000, 1), "ratio_to_ccxt": round(statistics.median(t) / peer, 2)}
-            for label, t in times.items()]
+    table = rows(measure(args.runs))
     if args.json:
-        print(json.dumps({"runs": args.runs, "python": sys.version.split()[0], "rows": rows}, indent=2))
+        print(json.dumps({"runs": args.runs, "python": sys.version.split()[0], "rows": table}, indent=2))
         return
-    width = max(len(r["command"]) for r in rows)
+    width = max(len(r["command"]) for r in table)
     print(f"cold start, {args.runs} runs each (Python {sys.version.split()[0]})")
     print(f"{'command'.ljust(width)}  median ms  min ms  vs ccxt")
-    for r in rows:
+    for r in table:
         print(f"{r['command'].ljust(width)}  {r['median_ms']:9.1f}  {r['min_ms']:6.1f}  {r['ratio_to_ccxt']:6.2f}x")
 
 

@@ -70,6 +70,15 @@ def measure(running: RunningSim, n: int, rounds: int, journal_dir: Path) -> tupl
     return seconds, per_order
 
 
+def rows(seconds: dict[str, list[float]], per_order: dict[str, float], n: int) -> list[dict[str, Any]]:
+    """The table: time per order (median round), HTTP requests per order, ratio to the bare call."""
+    bare = statistics.median(seconds[BARE])
+    return [{"path": label, "ms_per_order": round(statistics.median(s) / n * 1000, 3),
+             "orders_per_s": round(n / statistics.median(s), 1),
+             "http_requests_per_order": round(per_order[label], 2),
+             "ratio_to_bare": round(statistics.median(s) / bare, 2)} for label, s in seconds.items()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--orders", type=int, default=100, help="orders per path per round")
@@ -78,20 +87,16 @@ def main() -> None:
     args = parser.parse_args()
     with simulator() as running, tempfile.TemporaryDirectory(prefix="orch-bench-") as tmp:
         seconds, per_order = measure(running, args.orders, args.rounds, Path(tmp))
-    bare = statistics.median(seconds[BARE])
-    rows = [{"path": label, "ms_per_order": round(statistics.median(s) / args.orders * 1000, 3),
-             "orders_per_s": round(args.orders / statistics.median(s), 1),
-             "http_requests_per_order": round(per_order[label], 2),
-             "ratio_to_bare": round(statistics.median(s) / bare, 2)} for label, s in seconds.items()]
+    table = rows(seconds, per_order, args.orders)
     if args.json:
         print(json.dumps({"orders": args.orders, "rounds": args.rounds, "python": sys.version.split()[0],
-                          "rows": rows}, indent=2))
+                          "rows": table}, indent=2))
         return
-    width = max(len(r["path"]) for r in rows)
+    width = max(len(r["path"]) for r in table)
     print(f"Alpaca simulator, {args.orders} limit orders x {args.rounds} rounds per path "
           f"(Python {sys.version.split()[0]})")
     print(f"{'path'.ljust(width)}  ms/order  orders/s  HTTP req/order  vs bare")
-    for r in rows:
+    for r in table:
         print(f"{r['path'].ljust(width)}  {r['ms_per_order']:8.2f}  {r['orders_per_s']:8.1f}  "
               f"{r['http_requests_per_order']:14.2f}  {r['ratio_to_bare']:6.2f}x")
 
