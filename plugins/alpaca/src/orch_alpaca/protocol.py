@@ -313,21 +313,26 @@ def retry_after(headers: Mapping[str, str], *, now: float) -> float | None:
 def decode_json(body: bytes | str, *, broker: str = BROKER) -> Any:
     try:
         return json.loads(body, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: a body nested thousands deep
         snippet = mask(body[:120].decode("utf-8", "replace") if isinstance(body, bytes) else body[:120])
         raise ProtocolError(f"unreadable response (not JSON): {snippet!r}", broker=broker) from None
+
+
+def _one_line(text: str) -> str:
+    # An HTML error page from a proxy has newlines; an orch error is one line.
+    return " ".join(text.split())
 
 
 def _error_fields(body: bytes) -> tuple[int | None, str]:
     try:
         data = json.loads(body, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
-        return None, mask(body[:200].decode("utf-8", "replace").strip())
+    except (ValueError, RecursionError):  # RecursionError: a body nested thousands deep
+        return None, _one_line(mask(body[:200].decode("utf-8", "replace")))
     if isinstance(data, dict):
         code = data.get("code")
         message = data.get("message") or data.get("msg") or ""
-        return (code if isinstance(code, int) else None), str(message)
-    return None, str(data)
+        return (code if isinstance(code, int) else None), _one_line(str(message))
+    return None, _one_line(str(data))[:200]
 
 
 def _is_duplicate_client_id(message: str) -> bool:

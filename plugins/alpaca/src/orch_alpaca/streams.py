@@ -140,14 +140,16 @@ class MarketDataSession:
             kind = message.get("T")
             if kind == "error":
                 raise market_error(message, broker=self._broker)
-            if kind == "success":
-                self._on_success(str(message.get("msg")), send)
-            elif kind == "subscription":
-                items.append(self._on_subscription(message))
-            elif kind in ("q", "t") and self.state == "streaming":
-                quote = self._on_data(kind, message)
-                if quote is not None:
-                    items.append(quote)
+            # A symbol sent as a list or a subscription list sent as a number must not escape as TypeError.
+            with reading(f"stream message {kind!r}", broker=self._broker):
+                if kind == "success":
+                    self._on_success(str(message.get("msg")), send)
+                elif kind == "subscription":
+                    items.append(self._on_subscription(message))
+                elif kind in ("q", "t") and self.state == "streaming":
+                    quote = self._on_data(kind, message)
+                    if quote is not None:
+                        items.append(quote)
         return StreamOutput(tuple(send), tuple(items))
 
     def _on_success(self, text: str, send: list[str]) -> None:
@@ -252,6 +254,9 @@ class TradeUpdatesSession:
         for message in decode_frame(frame, broker=self._broker):
             stream = message.get("stream")
             data = message.get("data") or {}
+            if not isinstance(data, dict):
+                raise ProtocolError(f"trade_updates stream: {stream!r} message data is not an object",
+                                    broker=self._broker)
             if stream == "authorization":
                 if data.get("status") != "authorized":
                     raise AuthError("the trade_updates stream refused the API key", broker=self._broker,
@@ -261,7 +266,8 @@ class TradeUpdatesSession:
                     self.state = "listening"
                     send.append(trade_listen_message())
             elif stream == "listening":
-                if "trade_updates" not in (data.get("streams") or ()):
+                confirmed = data.get("streams")
+                if not isinstance(confirmed, list) or "trade_updates" not in confirmed:
                     raise ProtocolError("the trade_updates stream did not confirm the subscription",
                                         broker=self._broker)
                 self.state = "streaming"
