@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import InvalidOperation
 
 from orch.errors import ProtocolError
 
@@ -17,6 +16,8 @@ def reading(what: str, *, title: str, broker: str) -> Iterator[None]:
         yield
     except ProtocolError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation) as exc:
-        detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+    # LookupError: a missing key or a list shorter than promised. ArithmeticError: decimal's
+    # InvalidOperation/Overflow and OverflowError (a timestamp or a number far out of range).
+    except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+        detail = f"missing field {exc}" if isinstance(exc, KeyError) else (str(exc) or type(exc).__name__)
         raise ProtocolError(f"cannot read {title} {what}: {detail}", broker=broker) from None
