@@ -91,13 +91,16 @@ def parse_symbol(data: Mapping[str, Any]) -> SymbolRules:
             iceberg_allowed=bool(data.get("icebergAllowed", True)), oco_allowed=bool(data.get("ocoAllowed", True)),
             quote_order_qty_market_allowed=bool(data.get("quoteOrderQtyMarketAllowed", True)),
             quote_precision=int(data.get("quoteAssetPrecision", data.get("quotePrecision", 8))), **found)
-    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-        raise ProtocolError(f"cannot read exchangeInfo symbol {data.get('symbol')!r}: {exc}",
-                            broker="binance") from None
+    except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+        name = data.get("symbol") if isinstance(data, Mapping) else None
+        detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc) or type(exc).__name__
+        raise ProtocolError(f"cannot read exchangeInfo symbol {name!r}: {detail}", broker="binance") from None
 
 
 def parse_exchange_info(data: Mapping[str, Any]) -> dict[str, SymbolRules]:
-    symbols: Sequence[Mapping[str, Any]] = data.get("symbols") or ()
+    symbols: Sequence[Mapping[str, Any]] = data.get("symbols") or () if isinstance(data, Mapping) else None
+    if not isinstance(symbols, (list, tuple)):
+        raise ProtocolError("cannot read exchangeInfo: expected a list of symbols", broker="binance")
     return {rules.symbol: rules for rules in (parse_symbol(item) for item in symbols)}
 
 

@@ -261,20 +261,25 @@ def parse_usage(headers: Mapping[str, str]) -> Usage:
 def decode_json(body: bytes | str, *, broker: str = BROKER) -> Any:
     try:
         return json.loads(body, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: a body nested thousands deep
         raw = body[:120].decode("utf-8", "replace") if isinstance(body, bytes) else body[:120]
         raise ProtocolError(f"unreadable response (not JSON): {mask(raw)!r}", broker=broker) from None
+
+
+def _one_line(text: str) -> str:
+    # An HTML error page from a proxy has newlines; an orch error is one line.
+    return " ".join(text.split())
 
 
 def error_fields(body: bytes) -> tuple[int | None, str]:
     try:
         data = json.loads(body, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
-        return None, mask(body[:200].decode("utf-8", "replace").strip())
+    except (ValueError, RecursionError):  # RecursionError: a body nested thousands deep
+        return None, _one_line(mask(body[:200].decode("utf-8", "replace")))
     if isinstance(data, dict):
         code = data.get("code")
-        return (code if isinstance(code, int) else None), str(data.get("msg") or data.get("message") or "")
-    return None, str(data)
+        return (code if isinstance(code, int) else None), _one_line(str(data.get("msg") or data.get("message") or ""))
+    return None, _one_line(str(data))[:200]
 
 
 class ClockSkew(BrokerError):
@@ -287,6 +292,7 @@ class DuplicateClientOrderId(BrokerUnavailable):
     order orch meant: it may be the very one that exists, so the core looks the id up."""
 
 
+_YEAR_10000 = 253402300800.0
 _BANNED_UNTIL = re.compile(r"banned until (\d{10,16})")
 _FILTER = re.compile(r"Filter failure: ([A-Z_]+)")
 
@@ -294,7 +300,11 @@ _FILTER = re.compile(r"Filter failure: ([A-Z_]+)")
 def ban_until_epoch(message: str) -> float | None:
     """Epoch seconds from "IP banned until 1700000000000." (ms), if the message says."""
     found = _BANNED_UNTIL.search(message)
-    return int(found.group(1)) / 1000 if found else None
+    if not found:
+        return None
+    until = int(found.group(1)) / 1000
+    # Past year 9999 the time cannot be shown (or trusted): the ban is then of unknown length.
+    return until if until < _YEAR_10000 else None
 
 
 def error_for(request: HttpRequest, response: HttpResponse, *, broker: str = BROKER,
@@ -448,7 +458,12 @@ def parse_orders(data: Any, *, broker: str = BROKER, instruments: Mapping[str, I
     if not isinstance(data, list):
         raise ProtocolError(f"expected a list of orders, got {type(data).__name__}", broker=broker)
     instruments = instruments or {}
-    return [parse_order(item, broker=broker, instrument=instruments.get(item.get("symbol"))) for item in data]
+    out = []
+    for item in data:
+        symbol = item.get("symbol") if isinstance(item, dict) else None
+        out.append(parse_order(item, broker=broker,
+                               instrument=instruments.get(symbol) if isinstance(symbol, str) else None))
+    return out
 
 
 def parse_order_list(data: Mapping[str, Any], *, broker: str = BROKER,

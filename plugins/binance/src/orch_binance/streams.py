@@ -56,7 +56,7 @@ class Gap:
 def _decode(frame: str | bytes, broker: str) -> Any:
     try:
         return json.loads(frame, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: a body nested thousands deep
         raise ProtocolError("unreadable stream frame (not JSON)", broker=broker) from None
 
 
@@ -214,12 +214,14 @@ class UserDataSession:
             return StreamOutput()
         if message.get("id") == "orch-uds":
             if message.get("status") != 200:
-                error = message.get("error") or {}
-                code, text = error.get("code"), str(error.get("msg") or "")
+                error = message.get("error")
+                error = error if isinstance(error, dict) else {"msg": error}
+                code, text = error.get("code"), " ".join(str(error.get("msg") or "").split())
                 cls = AuthError if code in (-1022, -2014, -2015) else BrokerError
                 raise cls(f"user data stream refused: {text}", broker=self._broker, broker_code=code,
                           broker_message=text)
-            self.subscription = (message.get("result") or {}).get("subscriptionId")
+            result = message.get("result")
+            self.subscription = result.get("subscriptionId") if isinstance(result, dict) else None
             self.state = "streaming"
             return StreamOutput()
         event = message.get("event")
