@@ -163,17 +163,19 @@ class IbkrConnection(MessageHandlers):
                     raise BrokerUnavailable(f"{where} answered API version {version}; orch speaks "
                                             f"{protocol.MIN_VERSION}-{protocol.MAX_VERSION}", broker=self.broker,
                                             broker_code=506, hint="use TWS / IB Gateway 10.19 or newer")
+                # startApi is a client message like any other: TWS counts it in the 50 a second.
+                await self.limiter.acquire(1)
                 await stream.send_all(protocol.start_api(ep.client_id))
                 accounts: list[str] | None = None
                 next_id: int | None = None
                 leftover: list[list[str]] = []
                 while accounts is None or next_id is None:
                     fields = await next_message()
-                    msg_id = int(fields[0]) if fields and fields[0].isdigit() else -1
+                    msg_id = int(fields[0]) if fields and fields[0].isdecimal() else -1
                     if msg_id == In.MANAGED_ACCTS:
-                        accounts = [a for a in fields[2].split(",") if a]
+                        accounts = [a for a in protocol.field_at(fields, 2, "accountsList").split(",") if a]
                     elif msg_id == In.NEXT_VALID_ID:
-                        next_id = int(fields[2])
+                        next_id = protocol.int_at(fields, 2, "orderId")
                     elif msg_id == In.ERROR:
                         err = protocol.parse_error(fields)
                         if not protocol.is_warning(err.code):
@@ -301,9 +303,10 @@ class IbkrConnection(MessageHandlers):
 
     async def _send(self, *messages: bytes, order: bool = False) -> None:
         await self._wait_connected()
-        # TWS's pacing counts messages, so each framed message is charged, batched or not.
-        for _ in range(sum(protocol.frame_count(m) for m in messages)):
-            await self.limiter.acquire(1, order=order)
+        # TWS's pacing counts messages, so each framed message is charged, batched or not; all at once,
+        # because they leave together: charged one by one, the first ones' turns could pass while the last
+        # one waits, and the batch would land in a later window than it was counted in.
+        await self.limiter.acquire(sum(protocol.frame_count(m) for m in messages), order=order)
         stream = self._stream
         try:
             async with self._send_lock:

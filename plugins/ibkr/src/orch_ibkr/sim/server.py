@@ -8,7 +8,10 @@ openOrder / orderStatus / execDetails / commissionReport, and refusals as error 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
+from collections import deque
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -63,6 +66,8 @@ class TwsState:
         self.cancel_requested: set[str] = set()
         self.live_data_permitted = True    # False: live requests get delayed data (10167)
         self.delayed_data_permitted = True  # False too: 354, no data at all
+        # TWS takes at most 50 client messages a second per connection; the excess gets error 100.
+        self.max_messages_per_second: int | None = MAX_MESSAGES_PER_SECOND
         self.counters: dict[str, int] = {}
 
     @classmethod
@@ -86,6 +91,9 @@ class TwsState:
         self.counters[name] = self.counters.get(name, 0) + 1
 
 
+MAX_MESSAGES_PER_SECOND = 50
+
+
 class _Closed(Exception):
     pass
 
@@ -107,6 +115,7 @@ class Session:
         self._nursery: Any = None
         self._send_lock = trio.Lock()
         self._scope = trio.CancelScope()
+        self._arrivals: deque[float] = deque()  # trio time of the messages of the last second
 
     # ----------------------------------------------------------------------------- plumbing
 
@@ -116,6 +125,20 @@ class Session:
 
     def drop(self) -> None:
         self._scope.cancel()
+
+    def _over_pace(self) -> int | None:
+        """Count one message; the messages of the last second when that is over the limit (the message is
+        then refused and not counted), else None."""
+        limit = self.state.max_messages_per_second
+        if limit is None:
+            return None
+        now = trio.current_time()
+        while self._arrivals and self._arrivals[0] <= now - 1.0:
+            self._arrivals.popleft()
+        if len(self._arrivals) >= limit:
+            return len(self._arrivals) + 1
+        self._arrivals.append(now)
+        return None
 
     async def _read_exactly(self, buffer: bytearray, n: int) -> bytes:
         while len(buffer) < n:
@@ -153,16 +176,24 @@ class Session:
             return  # no common version: real TWS just closes
         self.version = min(high, SERVER_VERSION)
         await self.send(wire.hello_reply(self.version, _now_text(self.engine.now())))
-        pending = frames.feed(bytes(raw))
+        # Reading and handling are apart: TWS paces messages as they arrive, and a message must not look
+        # late because the one before it was still being answered.
+        arrived, arrivals = trio.open_memory_channel[tuple[int, list[str], Any, int | None]](math.inf)
+
+        async def read() -> None:
+            with arrived:
+                for arrival in self._arrived(frames.feed(bytes(raw))):
+                    arrived.send_nowait(arrival)
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    while data := await self.stream.receive_some(65536):
+                        for arrival in self._arrived(frames.feed(data)):
+                            arrived.send_nowait(arrival)
+
         async with trio.open_nursery() as nursery:
             try:
-                while True:
-                    for fields in pending:
-                        await self._dispatch(fields, nursery)
-                    data = await self.stream.receive_some(65536)
-                    if not data:
-                        return
-                    pending = frames.feed(data)
+                nursery.start_soon(read)
+                async for arrival in arrivals:
+                    await self._dispatch(arrival, nursery)
             except (_Closed, trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
             finally:
@@ -170,14 +201,25 @@ class Session:
 
     # ----------------------------------------------------------------------------- dispatch
 
-    async def _dispatch(self, fields: list[str], nursery: trio.Nursery) -> None:
-        try:
-            msg_id = int(fields[0])
-        except (ValueError, IndexError):
-            return
+    def _arrived(self, messages: list[list[str]]) -> list[tuple[int, list[str], Any, int | None]]:
+        """Count the messages of one read as they arrive, before any is handled: TWS paces arrivals, and
+        handling an earlier message (answering it) must not make a later one look late. Each comes back
+        with its fault decision and, when it broke the pace, the count that did."""
+        arrivals = []
+        for fields in messages:
+            try:
+                msg_id = int(fields[0])
+            except (ValueError, IndexError):
+                continue
+            name = _NAMES.get(msg_id, f"msg{msg_id}")
+            self.state.note(name)
+            decision = self.faults.before_request("MSG", name)
+            arrivals.append((msg_id, fields, decision, None if decision.status is not None else self._over_pace()))
+        return arrivals
+
+    async def _dispatch(self, arrival: tuple[int, list[str], Any, int | None], nursery: trio.Nursery) -> None:
+        msg_id, fields, decision, received = arrival
         name = _NAMES.get(msg_id, f"msg{msg_id}")
-        self.state.note(name)
-        decision = self.faults.before_request("MSG", name)
         if decision.delay:
             await trio.sleep(decision.delay)
         if decision.status is not None:
@@ -186,6 +228,12 @@ class Session:
                                            "Max rate of messages per second has been exceeded:max=50 rec=51 (1)"))
                 return
             raise _Closed  # a server error: TWS drops the connection
+        if received is not None:
+            self.state.note("pacing_refused")
+            await self.send(wire.error(self._req_id(msg_id, fields), 100,
+                                       f"Max rate of messages per second has been exceeded:max="
+                                       f"{self.state.max_messages_per_second} rec={received} (1)"))
+            return
         if self.client_id is None and msg_id != Out.START_API:
             return
         handler = getattr(self, f"on_{name}", None)
