@@ -178,7 +178,90 @@ ALPACA = Profile(
                   "market_data": {"requests_per_minute": 100_000}},
     min_elapsed=8 * 60.0)
 
-PROFILES = {p.broker: p for p in (ALPACA,)}
+
+# --- Binance: request weight 6000 a minute per IP; orders 100 per 10 s (and 200,000 a day) per account.
+
+BINANCE_WEIGHT = 600  # per minute, lowered at the simulator and in config (the real figure: 6000)
+BINANCE_ORDERS = 10  # per 10 s (the real figure: 100)
+
+
+def binance_sim(sim: Any) -> dict[str, list[Charge]]:
+    """Lower the simulator's limits and meter the weight it charges (the weight of a request depends on
+    its parameters, which the request records do not keep)."""
+    from orch_binance.sim.state import BinanceSim
+
+    state = BinanceSim.of(sim.running.engine)
+    state.options.weight_limit, state.options.orders_10s = BINANCE_WEIGHT, BINANCE_ORDERS
+    charged: list[Charge] = []
+    charge = state.charge
+
+    def metered(ip: str, weight: int) -> Any:
+        charged.append(Charge(trio.current_time(), weight))
+        return charge(ip, weight)
+
+    state.charge = metered
+    return {"weight": charged}
+
+
+def binance_refusals(sim: Any) -> int:
+    from orch_binance.sim.state import BinanceSim
+
+    counters = BinanceSim.of(sim.running.engine).counters
+    return counters["status_429"] + counters["status_418"]
+
+
+def binance_families(scale: int) -> dict[str, Any]:
+    # Weights: account 20, a quote 2, an order 1 (+ 2 for its reference quote), a lookup 4.
+    n = scale * BINANCE_WEIGHT // 40
+    return {"orders": (scale * BINANCE_ORDERS, order("BTC/USDT", "0.01", TimeInForce.GTC)),
+            "quotes": (n, quote("BTC/USDT", "binance")), "account": (n // 2, accounts),
+            "positions": (n // 2, positions), "lookups": (n, refresh)}
+
+
+BINANCE = Profile(
+    "binance", binance_families, prepare=binance_sim, refusals=binance_refusals,
+    warm_up=seed_order("BTC/USDT", "0.01", TimeInForce.GTC),
+    limits=[Limit("weight", BINANCE_WEIGHT, 60.0, lambda charge: charge.units, source="weight"),
+            Limit("orders", BINANCE_ORDERS, 10.0, path_is("/api/v3/order", method="POST"))],
+    section={"rate_limits": {"weight_per_minute": BINANCE_WEIGHT, "requests_per_minute": BINANCE_WEIGHT,
+                             "orders_per_second": BINANCE_ORDERS // 10}},
+    open_section={"rate_limits": {"weight_per_minute": 10**6, "requests_per_minute": 10**6,
+                                  "orders_per_second": 10**4}},
+    min_elapsed=8 * 60.0)
+
+
+# --- IBKR: TWS takes at most 50 client messages a second on a connection (error 100 past that).
+
+IBKR_RATE = 50
+
+
+def ibkr_sim(sim: Any) -> None:
+    from orch_ibkr.sim.server import TwsState
+
+    TwsState.of(sim.running.engine).max_messages_per_second = IBKR_RATE
+
+
+def ibkr_refusals(sim: Any) -> int:
+    from orch_ibkr.sim.server import TwsState
+
+    return TwsState.of(sim.running.engine).counters.get("pacing_refused", 0)
+
+
+def ibkr_families(scale: int) -> dict[str, Any]:
+    # Messages: a quote about 3 (contract details, data type, snapshot), an order 2 and its reference
+    # quote, account and positions 2 each (request and cancel): `scale` seconds' worth in all.
+    n = scale * IBKR_RATE // 12
+    return {"orders": (n, order("AAPL", "1")), "quotes": (n, quote("AAPL", "ibkr")), "account": (n, accounts),
+            "positions": (n, positions), "lookups": (n, refresh)}
+
+
+IBKR = Profile(
+    "ibkr", ibkr_families, prepare=ibkr_sim, refusals=ibkr_refusals, warm_up=seed_order("AAPL", "1"),
+    limits=[Limit("messages", IBKR_RATE, 1.0, lambda record: 1)],
+    open_section={"rate_limits": {"requests_per_minute": 10**6, "burst_limit": 10**5}},
+    min_elapsed=8.0)
+
+PROFILES = {p.broker: p for p in (ALPACA, BINANCE, IBKR)}
 
 
 @pytest.mark.parametrize("broker", sorted(PROFILES))
