@@ -2,10 +2,10 @@
 orchestrator calls it) and the whole ``Orchestrator.place`` path next to a bare httpx loop and alpaca-py's
 TradingClient, in the same run against the same simulator.
 
-    .venv/bin/python bench/alpaca_orders.py [-n ORDERS] [-r ROUNDS] [--json]
+    .venv/bin/python bench/alpaca_orders.py [-n ORDERS] [-r ROUNDS] [--sim process|thread] [--json]
 
-The simulator runs on its own thread (``run_simulator_in_thread``) so the synchronous alpaca-py client can
-use it; every contender crosses the same loopback socket and the same GIL. Both rate limiters are lifted
+The simulator runs in a child process (``_sims.py``; ``--sim thread`` puts it on a thread of this process,
+sharing the GIL); every contender crosses the same loopback socket. Both rate limiters are lifted
 (the simulator's budget and orch's own), so the limiter is not what is measured. Every order is a
 one-share DAY limit buy of MSFT at $1.00, far below the market, so it rests and the fill engine does no
 work; open orders are cancelled between batches. The contenders run one after another (the order rotating
@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,10 +36,9 @@ from orch.config import config_from_data
 from orch.models import Instrument, Market, OrderRequest, OrderType, Side, TimeInForce
 from orch.orchestrator import Orchestrator
 from orch.plugins import load_plugin
-from orch.sim.clock import ALL_OPEN, SimClock
-from orch.sim.runner import RunningSim, run_simulator_in_thread
 
-from orch_alpaca.sim import SIM_KEY_ID, SIM_SECRET_KEY, SPEC, AlpacaSim
+from _sims import BenchSim, simulator  # bench/ is the script's directory
+from orch_alpaca.sim import SIM_KEY_ID, SIM_SECRET_KEY
 
 SYMBOL = "MSFT"
 LIMIT = "1.00"  # far below the market: the order rests
@@ -53,16 +51,7 @@ PLUGIN = "orch plugin (BrokerClient)"
 PLACE = "orch Orchestrator.place"
 
 
-@contextmanager
-def simulator() -> Any:
-    with run_simulator_in_thread(SPEC, clock=SimClock(wall=ALL_OPEN)) as running:
-        options = AlpacaSim.of(running.engine).options
-        options.rate_limit = 10**9
-        options.data_rate_limit = 10**9  # Orchestrator.place asks for a quote before each order
-        yield running
-
-
-def section(running: RunningSim) -> dict[str, Any]:
+def section(running: BenchSim) -> dict[str, Any]:
     """The ``brokers.alpaca`` config section for the simulator, orch's limiters lifted (the market-data
     API has its own budget: Orchestrator.place asks for a quote before each order)."""
     market_data = {**running.config.get("market_data", {}), "requests_per_minute": 10**9}
@@ -80,7 +69,7 @@ def order_json(coid: str) -> dict[str, str]:
             "limit_price": LIMIT, "client_order_id": coid}
 
 
-async def connected_client(running: RunningSim, nursery: trio.Nursery) -> BrokerClient:
+async def connected_client(running: BenchSim, nursery: trio.Nursery) -> BrokerClient:
     """A BrokerClient built as the orchestrator builds one (orch.testing's Harness does the same)."""
     loaded = load_plugin("alpaca")
     config = config_from_data({"brokers": {"alpaca": section(running)}}, source="<bench>", env={})
@@ -98,7 +87,7 @@ def _timed(n: int, prefix: str, warm: Callable[[str], Any], each: Callable[[str]
     return time.perf_counter() - start
 
 
-def run_plugin(running: RunningSim, n: int, prefix: str) -> float:
+def run_plugin(running: BenchSim, n: int, prefix: str) -> float:
     async def main() -> float:
         async with trio.open_nursery() as nursery:
             client = await connected_client(running, nursery)
@@ -115,7 +104,7 @@ def run_plugin(running: RunningSim, n: int, prefix: str) -> float:
     return trio.run(main)
 
 
-def run_raw(running: RunningSim, n: int, prefix: str) -> float:
+def run_raw(running: BenchSim, n: int, prefix: str) -> float:
     headers = {"APCA-API-KEY-ID": SIM_KEY_ID, "APCA-API-SECRET-KEY": SIM_SECRET_KEY}
 
     async def main() -> float:
@@ -136,7 +125,7 @@ def run_raw(running: RunningSim, n: int, prefix: str) -> float:
     return trio.run(main)
 
 
-def run_sdk(running: RunningSim, n: int, prefix: str) -> float:
+def run_sdk(running: BenchSim, n: int, prefix: str) -> float:
     from alpaca.trading.client import TradingClient
     from alpaca.trading.enums import OrderSide
     from alpaca.trading.enums import TimeInForce as SdkTif
@@ -151,7 +140,7 @@ def run_sdk(running: RunningSim, n: int, prefix: str) -> float:
     return _timed(n, prefix, submit, submit)
 
 
-def run_place(running: RunningSim, n: int, prefix: str) -> float:
+def run_place(running: BenchSim, n: int, prefix: str) -> float:
     config = config_from_data({"brokers": {"alpaca": section(running)}}, source="<bench>", env={})
 
     async def main() -> float:
@@ -168,11 +157,11 @@ def run_place(running: RunningSim, n: int, prefix: str) -> float:
     return trio.run(main)
 
 
-CONTENDERS: list[tuple[str, Callable[[RunningSim, int, str], float]]] = [
+CONTENDERS: list[tuple[str, Callable[[BenchSim, int, str], float]]] = [
     (RAW, run_raw), (SDK, run_sdk), (PLUGIN, run_plugin), (PLACE, run_place)]
 
 
-def cancel_all(running: RunningSim) -> None:
+def cancel_all(running: BenchSim) -> None:
     """The simulator slows as resting orders pile up: each contender starts from an empty book."""
     headers = {"APCA-API-KEY-ID": SIM_KEY_ID, "APCA-API-SECRET-KEY": SIM_SECRET_KEY}
     response = httpx.delete(f"{running.url}/v2/orders", headers=headers, timeout=60)
@@ -180,16 +169,16 @@ def cancel_all(running: RunningSim) -> None:
         raise SystemExit(f"DELETE /v2/orders answered {response.status_code}")
 
 
-def measure(n: int, rounds: int) -> dict[str, list[float]]:
+def measure(n: int, rounds: int, sim: str = "process") -> dict[str, list[float]]:
     rates: dict[str, list[float]] = {label: [] for label, _ in CONTENDERS}
-    with simulator() as running:
+    with simulator("alpaca", sim) as running:
         for round_ in range(rounds):
             for k in range(len(CONTENDERS)):
                 label, run = CONTENDERS[(k + round_) % len(CONTENDERS)]  # rotate who goes first
                 elapsed = run(running, n, f"b{round_}c{k}")
                 rates[label].append(n / elapsed)
                 cancel_all(running)
-        placed = AlpacaSim.of(running.engine).counters.orders_created
+        placed = running.command("orders_created")
     expected = rounds * len(CONTENDERS) * (n + WARMUP)
     if placed != expected:
         raise SystemExit(f"the simulator accepted {placed} orders, expected {expected}")
@@ -208,15 +197,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--orders", type=int, default=300, help="orders per contender per round")
     parser.add_argument("-r", "--rounds", type=int, default=3)
+    parser.add_argument("--sim", choices=("process", "thread"), default="process",
+                        help="where the simulator runs (a thread shares this process's GIL)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
-    table = rows(measure(args.orders, args.rounds))
+    table = rows(measure(args.orders, args.rounds, args.sim))
     if args.json:
         print(json.dumps({"orders": args.orders, "rounds": args.rounds, "python": sys.version.split()[0],
                           "rows": table}, indent=2))
         return
     width = max(len(r["client"]) for r in table)
-    print(f"Alpaca simulator, {args.orders} limit orders x {args.rounds} rounds each "
+    print(f"Alpaca simulator ({args.sim}), {args.orders} limit orders x {args.rounds} rounds each "
           f"(Python {sys.version.split()[0]})")
     print(f"{'client'.ljust(width)}  orders/s    best  vs httpx  vs alpaca-py")
     for r in table:

@@ -3,9 +3,9 @@ orchestrator calls it) and the whole ``Orchestrator.place`` path next to a raw s
 against the same simulator; and stream messages decoded per second by the plugin's market-stream session
 next to a bare ``json.loads`` loop over the same frames.
 
-    .venv/bin/python bench/binance_orders.py [-n ORDERS] [-r ROUNDS] [-m MESSAGES] [--json]
+    .venv/bin/python bench/binance_orders.py [-n ORDERS] [-r ROUNDS] [-m MESSAGES] [--sim process|thread] [--json]
 
-The simulator runs on its own thread; its weight and order-count limits and orch's own limiter are lifted,
+The simulator runs in a child process (``_sims.py``; ``--sim thread``: on a thread of this one); its weight and order-count limits and orch's own limiter are lifted,
 so no limiter is measured. Every order is a 0.001 BTC GTC limit buy of BTCUSDT at 10000 USDT, far below
 the market, so it rests; open orders are cancelled between batches. Contenders rotate round by round and
 the table gives the median round's rate and its ratio to raw httpx and to ccxt. ``Orchestrator.place`` adds
@@ -35,10 +35,10 @@ from orch.config import config_from_data
 from orch.models import Instrument, Market, OrderRequest, OrderType, Side, TimeInForce
 from orch.orchestrator import Orchestrator
 from orch.plugins import load_plugin
-from orch.sim.runner import RunningSim, run_simulator_in_thread
 
+from _sims import BenchSim, simulator  # bench/ is the script's directory
 from orch_binance import signing
-from orch_binance.sim import SIM_API_KEY, SIM_SECRET_KEY, SPEC, BinanceSim
+from orch_binance.sim import SIM_API_KEY, SIM_SECRET_KEY
 from orch_binance.streams import MarketStreamSession
 
 SYMBOL = "BTCUSDT"
@@ -59,7 +59,7 @@ def order_request(coid: str) -> OrderRequest:
                         client_order_id=coid)
 
 
-def run_plugin(running: RunningSim, n: int, prefix: str) -> float:
+def run_plugin(running: BenchSim, n: int, prefix: str) -> float:
     async def main() -> float:
         async with trio.open_nursery() as nursery:
             loaded = load_plugin("binance")
@@ -80,7 +80,7 @@ def run_plugin(running: RunningSim, n: int, prefix: str) -> float:
     return trio.run(main)
 
 
-def run_raw(running: RunningSim, n: int, prefix: str) -> float:
+def run_raw(running: BenchSim, n: int, prefix: str) -> float:
     async def main() -> float:
         async with httpx.AsyncClient(base_url=running.url, headers={"X-MBX-APIKEY": SIM_API_KEY}) as http:
             async def post(coid: str) -> None:
@@ -103,7 +103,7 @@ def run_raw(running: RunningSim, n: int, prefix: str) -> float:
     return trio.run(main)
 
 
-def run_ccxt(running: RunningSim, n: int, prefix: str) -> float:
+def run_ccxt(running: BenchSim, n: int, prefix: str) -> float:
     import ccxt.async_support as ccxt_async
 
     async def main() -> float:
@@ -127,7 +127,7 @@ def run_ccxt(running: RunningSim, n: int, prefix: str) -> float:
     return asyncio.run(main())
 
 
-def run_place(running: RunningSim, n: int, prefix: str) -> float:
+def run_place(running: BenchSim, n: int, prefix: str) -> float:
     section = {**running.config, "rate_limits": dict(UNLIMITED)}
     config = config_from_data({"brokers": {"binance": section}}, source="<bench>", env={})
 
@@ -145,20 +145,20 @@ def run_place(running: RunningSim, n: int, prefix: str) -> float:
     return trio.run(main)
 
 
-CONTENDERS: list[tuple[str, Callable[[RunningSim, int, str], float]]] = [
+CONTENDERS: list[tuple[str, Callable[[BenchSim, int, str], float]]] = [
     (RAW, run_raw), (CCXT, run_ccxt), (PLUGIN, run_plugin), (PLACE, run_place)]
 
 
-def measure_orders(n: int, rounds: int) -> dict[str, list[float]]:
+def measure_orders(n: int, rounds: int, sim: str = "process") -> dict[str, list[float]]:
     rates: dict[str, list[float]] = {label: [] for label, _ in CONTENDERS}
-    with run_simulator_in_thread(SPEC) as running:
-        options = BinanceSim.of(running.engine).options
-        options.weight_limit = options.orders_10s = options.orders_1d = 10 ** 9
+    with simulator("binance", sim) as running:
         for round_ in range(rounds):
             for k in range(len(CONTENDERS)):
                 label, run = CONTENDERS[(k + round_) % len(CONTENDERS)]
                 rates[label].append(n / run(running, n, f"b{round_}c{k}"))
-                running.engine.cancel_all()
+                resting = running.command("cancel_all")
+                if resting != n + WARMUP:
+                    raise SystemExit(f"{label}: the simulator held {resting} resting orders, expected {n + WARMUP}")
     return rates
 
 
@@ -209,9 +209,11 @@ def main() -> None:
     parser.add_argument("-n", "--orders", type=int, default=200, help="orders per contender per round")
     parser.add_argument("-r", "--rounds", type=int, default=3)
     parser.add_argument("-m", "--messages", type=int, default=30_000, help="stream frames per round")
+    parser.add_argument("--sim", choices=("process", "thread"), default="process",
+                        help="where the simulator runs (a thread shares this process's GIL)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    orders = measure_orders(args.orders, args.rounds)
+    orders = measure_orders(args.orders, args.rounds, args.sim)
     stream = measure_stream(args.messages, args.rounds)
     table = order_rows(orders)
     bare = statistics.median(stream["bare json.loads"])
@@ -220,7 +222,7 @@ def main() -> None:
     if args.json:
         print(json.dumps({"python": sys.version.split()[0], "orders": table, "stream": stream_rows}, indent=2))
         return
-    print(f"Binance simulator, {args.orders} limit orders x {args.rounds} rounds (Python {sys.version.split()[0]})")
+    print(f"Binance simulator ({args.sim}), {args.orders} limit orders x {args.rounds} rounds (Python {sys.version.split()[0]})")
     width = max(len(r["client"]) for r in table)
     print(f"{'client'.ljust(width)}  orders/s  vs httpx  vs ccxt")
     for r in table:

@@ -2,9 +2,9 @@
 calls it) next to ib_async (the maintained ib_insync) placing the same orders, in the same run against the
 same simulator.
 
-    .venv/bin/python bench/ibkr_orders.py [-n ORDERS] [-r ROUNDS] [--json]
+    .venv/bin/python bench/ibkr_orders.py [-n ORDERS] [-r ROUNDS] [--sim process|thread] [--json]
 
-The simulator runs on its own thread (ib_async runs its own asyncio loop in the main thread). Each
+The simulator runs in a child process (``_sims.py``; ``--sim thread``: on a thread of this one). Each
 contender keeps one TWS connection for the whole run (its start-up sync is not measured) and places
 ORDERS one-share DAY limit buys of AAPL at $1.00, which rest, waiting for each order's acknowledgement
 before the next, as orch's ``place_order`` does: for ib_async, until the trade leaves PendingSubmit. Both
@@ -30,9 +30,8 @@ from orch.client import BrokerClient
 from orch.config import config_from_data
 from orch.models import Instrument, Market, OrderRequest, OrderType, Side, TimeInForce
 from orch.plugins import load_plugin
-from orch.sim.runner import RunningSim, run_simulator_in_thread
 
-from orch_ibkr.sim import SPEC
+from _sims import BenchSim, simulator  # bench/ is the script's directory
 
 SYMBOL = "AAPL"
 LIMIT = "1.00"  # far below the market: the order rests
@@ -53,7 +52,7 @@ def order_request(coid: str) -> OrderRequest:
 class PluginContender:
     """orch's BrokerClient in a fresh trio run per batch."""
 
-    def __init__(self, running: RunningSim, client_id: int) -> None:
+    def __init__(self, running: BenchSim, client_id: int) -> None:
         self.running = running
         self.client_id = client_id
 
@@ -82,7 +81,7 @@ class PluginContender:
 class SdkContender:
     """ib_async's IB on a fresh asyncio loop per batch."""
 
-    def __init__(self, running: RunningSim, client_id: int) -> None:
+    def __init__(self, running: BenchSim, client_id: int) -> None:
         self.running = running
         self.client_id = client_id
 
@@ -116,23 +115,21 @@ class SdkContender:
         return asyncio.run(main())
 
 
-CONTENDERS: list[tuple[str, Callable[[RunningSim, int], Any]]] = [(SDK, SdkContender), (PLUGIN, PluginContender)]
+CONTENDERS: list[tuple[str, Callable[[BenchSim, int], Any]]] = [(SDK, SdkContender), (PLUGIN, PluginContender)]
 
 
-def measure(n: int, rounds: int) -> dict[str, list[float]]:
+def measure(n: int, rounds: int, sim: str = "process") -> dict[str, list[float]]:
     """Orders per second by contender, one figure per round."""
     rates: dict[str, list[float]] = {label: [] for label, _ in CONTENDERS}
-    with run_simulator_in_thread(SPEC) as running:
-        running.call(running.engine.market.force_sessions, True)
+    with simulator("ibkr", sim) as running:
         contenders = [(label, make(running, 11 + k)) for k, (label, make) in enumerate(CONTENDERS)]
         for round_ in range(rounds):
             for k in range(len(contenders)):
                 label, contender = contenders[(k + round_) % len(contenders)]
                 rates[label].append(n / contender.batch(n, f"b{round_}c{k}"))
-                cancelled = running.call(running.engine.cancel_all)
-                if len(cancelled) != n + WARMUP:
-                    raise SystemExit(f"{label}: the simulator held {len(cancelled)} resting orders, "
-                                     f"expected {n + WARMUP}")
+                resting = running.command("cancel_all")
+                if resting != n + WARMUP:
+                    raise SystemExit(f"{label}: the simulator held {resting} resting orders, expected {n + WARMUP}")
     return rates
 
 
@@ -146,15 +143,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--orders", type=int, default=300, help="orders per contender per round")
     parser.add_argument("-r", "--rounds", type=int, default=3)
+    parser.add_argument("--sim", choices=("process", "thread"), default="process",
+                        help="where the simulator runs (a thread shares this process's GIL)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
-    table = rows(measure(args.orders, args.rounds))
+    table = rows(measure(args.orders, args.rounds, args.sim))
     if args.json:
         print(json.dumps({"orders": args.orders, "rounds": args.rounds, "python": sys.version.split()[0],
                           "rows": table}, indent=2))
         return
     width = max(len(r["client"]) for r in table)
-    print(f"fake TWS, {args.orders} limit orders x {args.rounds} rounds each (Python {sys.version.split()[0]})")
+    print(f"fake TWS ({args.sim}), {args.orders} limit orders x {args.rounds} rounds each (Python {sys.version.split()[0]})")
     print(f"{'client'.ljust(width)}  orders/s    best  vs ib_async")
     for r in table:
         print(f"{r['client'].ljust(width)}  {r['orders_per_s']:8.1f}  {r['best']:6.1f}  {r['vs_ib_async']:9.2f}x")

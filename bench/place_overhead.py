@@ -1,7 +1,7 @@
 """What ``Orchestrator.place()`` (routing, reference quote, risk checks, journal intent and outcome) costs
 over the bare plugin call ``BrokerClient.place_order`` against the same Alpaca simulator, in the same run.
 
-    .venv/bin/python bench/place_overhead.py [-n ORDERS] [-r ROUNDS] [--json]
+    .venv/bin/python bench/place_overhead.py [-n ORDERS] [-r ROUNDS] [--sim process|thread] [--json]
 
 One orchestrator (journal in a temporary directory) and the BrokerClient it connected: each round places
 ORDERS orders through ``place()`` and ORDERS through that client's ``place_order``, alternating which goes
@@ -25,19 +25,17 @@ import trio
 
 from orch.config import config_from_data
 from orch.orchestrator import Orchestrator
-from orch.sim.runner import RunningSim
 
-from alpaca_orders import WARMUP, order_request, section, simulator  # bench/ is the script's directory
-from orch_alpaca.sim import AlpacaSim
+from _sims import BenchSim, simulator  # bench/ is the script's directory
+from alpaca_orders import WARMUP, order_request, section
 
 BARE = "BrokerClient.place_order"
 PLACE = "Orchestrator.place"
 
 
-def measure(running: RunningSim, n: int, rounds: int, journal_dir: Path) -> tuple[dict[str, list[float]],
+def measure(running: BenchSim, n: int, rounds: int, journal_dir: Path) -> tuple[dict[str, list[float]],
                                                                                    dict[str, float]]:
     config = config_from_data({"brokers": {"alpaca": section(running)}}, source="<bench>", env={})
-    counters = AlpacaSim.of(running.engine).counters
     seconds: dict[str, list[float]] = {BARE: [], PLACE: []}
     requests: Counter[str] = Counter()
 
@@ -58,12 +56,12 @@ def measure(running: RunningSim, n: int, rounds: int, journal_dir: Path) -> tupl
             for round_ in range(rounds):
                 order = [BARE, PLACE] if round_ % 2 == 0 else [PLACE, BARE]
                 for label in order:
-                    before = sum(counters.endpoints.values())
+                    before = running.command("requests")
                     start = time.perf_counter()
                     for i in range(n):
                         await calls[label](f"r{round_}{label[0]}{i}")
                     seconds[label].append(time.perf_counter() - start)
-                    requests[label] += sum(counters.endpoints.values()) - before
+                    requests[label] += running.command("requests") - before
 
     trio.run(main)
     per_order = {label: requests[label] / (n * rounds) for label in seconds}
@@ -83,9 +81,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--orders", type=int, default=100, help="orders per path per round")
     parser.add_argument("-r", "--rounds", type=int, default=4)
+    parser.add_argument("--sim", choices=("process", "thread"), default="process",
+                        help="where the simulator runs (a thread shares this process's GIL)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
-    with simulator() as running, tempfile.TemporaryDirectory(prefix="orch-bench-") as tmp:
+    with simulator("alpaca", args.sim) as running, tempfile.TemporaryDirectory(prefix="orch-bench-") as tmp:
         seconds, per_order = measure(running, args.orders, args.rounds, Path(tmp))
     table = rows(seconds, per_order, args.orders)
     if args.json:
