@@ -4,11 +4,21 @@ Plugins map every broker error they know onto these classes and keep the broker'
 message (``broker_code``, ``broker_message``) so users can look them up. The CLI turns any
 :class:`OrchError` into one line on stderr: exit code 2 for usage and config errors
 (:attr:`OrchError.exit_code`), 1 otherwise.
+
+Every text an error carries (message, hint, the broker's message) goes through :func:`orch.secret.mask` when
+the error is made: a broker or proxy that echoes the request's credentials back in its error body must not
+put them in front of the user by way of ``str(err)``, whoever prints it.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+
+from orch.secret import mask
+
+
+def _masked(text):  # noqa: ANN001, ANN202 - passes anything that is not text through unchanged
+    return mask(text) if isinstance(text, str) else text
 
 
 class OrchError(Exception):
@@ -17,6 +27,8 @@ class OrchError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        message = _masked(message)
+        hint = _masked(hint)
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -61,7 +73,7 @@ class BrokerError(OrchError):
                  hint: str | None = None) -> None:
         self.broker = broker
         self.broker_code = broker_code
-        self.broker_message = broker_message
+        self.broker_message = _masked(broker_message)
         self.status = status
         prefix = f"{broker}: " if broker else ""
         detail = ""
