@@ -164,24 +164,9 @@ def measure_orders(n: int, rounds: int, sim: str = "process") -> dict[str, list[
 
 def measure_stream(messages: int, rounds: int) -> dict[str, list[float]]:
     """Frames as the simulator sends them on a combined stream: bookTicker, trade, kline in turn."""
-    frames = []
-    for i in range(messages):
-        kind = i % 3
-        if kind == 0:
-            data = {"u": 400900000 + i, "s": SYMBOL, "b": "65000.10000000", "B": "1.50000000", "a": "65000.20000000",
-                    "A": "2.00000000"}
-            name = "btcusdt@bookTicker"
-        elif kind == 1:
-            data = {"e": "trade", "E": 1795526400000 + i, "s": SYMBOL, "t": i, "p": "65000.15000000",
-                    "q": "0.01000000", "T": 1795526400000 + i, "m": False, "M": True}
-            name = "btcusdt@trade"
-        else:
-            data = {"e": "kline", "E": 1795526400000 + i, "s": SYMBOL, "k": {
-                "t": 1795526400000, "T": 1795526459999, "s": SYMBOL, "i": "1m", "f": 1, "L": i, "o": "65000.00000000",
-                "c": "65000.15000000", "h": "65001.00000000", "l": "64999.00000000", "v": "12.00000000", "n": i,
-                "x": False, "q": "780000.00000000", "V": "0", "Q": "0", "B": "0"}}
-            name = "btcusdt@kline_1m"
-        frames.append(json.dumps({"stream": name, "data": data}))
+    from stream_decode import binance_frames
+
+    frames = binance_frames(messages)
     rates: dict[str, list[float]] = {"orch MarketStreamSession": [], "bare json.loads": []}
     for _ in range(rounds):
         session = MarketStreamSession({SYMBOL: Instrument(SYMBOL, Market.CRYPTO, currency="USDT")}, intervals=["1m"])

@@ -82,8 +82,10 @@ def bound(charges: list[tuple[str, list[tuple[Rule, int]]]]) -> dict[str, float]
     return last
 
 
-async def _quotes(harness: Harness, instrument: Instrument, count: int, concurrency: int) -> float:
-    """Run ``count`` quotes through ``concurrency`` callers; returns the trio time the last one finished."""
+async def _quotes(harness: Harness, instrument: Instrument, count: int,
+                  concurrency: int) -> tuple[float, list[str]]:
+    """Run ``count`` quotes through ``concurrency`` callers; returns the trio time the last one finished
+    and the failures."""
     client = harness.client
     assert client is not None
     left = count
@@ -101,8 +103,7 @@ async def _quotes(harness: Harness, instrument: Instrument, count: int, concurre
     async with trio.open_nursery() as nursery:
         for _ in range(concurrency):
             nursery.start_soon(caller)
-    harness.failures = failures  # type: ignore[attr-defined]
-    return trio.current_time()
+    return trio.current_time(), failures
 
 
 async def _run(brokers: Sequence[str], quotes: int, concurrency: int) -> dict[str, Any]:
@@ -123,9 +124,11 @@ async def _run(brokers: Sequence[str], quotes: int, concurrency: int) -> dict[st
             log.on = True
         start = trio.current_time()
         finished: dict[str, float] = {}
+        failed: dict[str, list[str]] = {}
 
         async def one(broker: str) -> None:
-            finished[broker] = await _quotes(harnesses[broker], INSTRUMENTS[broker], shares[broker], concurrency) - start
+            end, failed[broker] = await _quotes(harnesses[broker], INSTRUMENTS[broker], shares[broker], concurrency)
+            finished[broker] = end - start
 
         async with trio.open_nursery() as nursery:
             for broker in brokers:
@@ -139,7 +142,7 @@ async def _run(brokers: Sequence[str], quotes: int, concurrency: int) -> dict[st
             limits = {names.get(key, key): ", ".join(f"{r.name} {r.limit}/{r.period:g}s" for r, _ in charges)
                       for key, charges in {k: c for k, c in logs[broker].charges}.items()}
             broker_bound = max(per_key.values(), default=0.0)
-            failures = harnesses[broker].failures
+            failures = failed[broker]
             rows.append({"broker": broker, "quotes": shares[broker], "limits": limits,
                          "requests_per_quote": round(len(logs[broker].charges) / shares[broker], 2),
                          "bound_s": round(broker_bound, 2), "measured_s": round(finished[broker], 2),

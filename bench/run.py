@@ -47,12 +47,13 @@ PY = ".venv/bin/python"
 # ------------------------------------------------------------------------------------------- machine
 
 
-def _first(path: str, prefix: str) -> str | None:
+def _first(path: str, prefix: str, sep: str = ":") -> str | None:
+    """The value of the first ``prefix<sep>value`` line of a file (/proc/cpuinfo, /etc/os-release)."""
     try:
         for line in Path(path).read_text().splitlines():
             if line.startswith(prefix):
-                return line.split(":", 1)[1].strip() if ":" in line else line.split("=", 1)[1].strip('"')
-    except OSError:
+                return line.split(sep, 1)[1].strip().strip('"')
+    except (OSError, IndexError):
         pass
     return None
 
@@ -77,7 +78,7 @@ def machine() -> dict[str, Any]:
         "cpu": _first("/proc/cpuinfo", "model name") or platform.processor() or platform.machine(),
         "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "ram_gib": round(int(mem_kb.split()[0]) / 1024 / 1024, 1) if mem_kb else None,
-        "os": f"{_first('/etc/os-release', 'PRETTY_NAME=') or platform.system()} (kernel {platform.release()})",
+        "os": f"{_first('/etc/os-release', 'PRETTY_NAME=', '=') or platform.system()} (kernel {platform.release()})",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "packages": versions,
         "commit": f"{commit}{' (uncommitted changes)' if dirty else ''}" if commit else "unknown",
