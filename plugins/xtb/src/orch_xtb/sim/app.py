@@ -72,14 +72,6 @@ class _Socket:
                 await self.ws.close(code)
 
 
-def _virtual_time() -> bool:
-    # Under trio's MockClock (tests), time jumps while a frame is in transit, so arrival times say nothing
-    # about how far apart the client sent them: the 200 ms rule is counted but not enforced.
-    from trio.testing import MockClock
-
-    return isinstance(trio.lowlevel.current_clock(), MockClock)
-
-
 def _error(code: str, description: str, tag: Any = None) -> dict[str, Any]:
     reply: dict[str, Any] = {"status": False, "errorCode": code, "errorDescr": description}
     if tag is not None:
@@ -150,7 +142,7 @@ async def command_socket(ws: WebSocket) -> None:
             violations = violations + 1 if now - last < SPACING - SPACING_TOLERANCE else 0
             sim.counters.spacing_violations += 1 if violations else 0
             last = now
-            if (violations >= MAX_VIOLATIONS and sim.enforce_spacing and not _virtual_time()) or \
+            if (violations >= MAX_VIOLATIONS and sim.enforce_spacing) or \
                     len(text.encode()) > MAX_FRAME:
                 await socket.close(1008)  # XTB closes silently
                 break
