@@ -133,6 +133,7 @@ class Profile:
     open_section: dict[str, Any] = field(factory=dict)
     warm_up: Any = None
     open_up: Any = None
+    lower: Any = None
     min_elapsed: float = 0.0
 
     async def run(self, tmp_path: Path, *, scale: int = 10, section: dict[str, Any] | None = None,
@@ -261,12 +262,117 @@ IBKR = Profile(
     open_section={"rate_limits": {"requests_per_minute": 10**6, "burst_limit": 10**5}},
     min_elapsed=8.0)
 
-PROFILES = {p.broker: p for p in (ALPACA, BINANCE, IBKR)}
+
+# --- Trading 212: a limit per endpoint and account (1 per 5 s for the account summary, 50 a minute for
+# market orders...), no quotes at all.
+
+def t212_sim(sim: Any) -> dict[str, list[Charge]]:
+    """Meter every request the simulator's per-endpoint budget counts (refused ones included)."""
+    from orch_trading212.sim.state import Trading212Sim
+
+    state = Trading212Sim.of(sim.running.engine)
+    charged: list[Charge] = []
+    hit = state.hit
+
+    def metered(account: str, endpoint: str) -> Any:
+        budget = hit(account, endpoint)
+        charged.append(Charge(trio.current_time(), 1, endpoint))
+        return budget
+
+    state.hit = metered
+    return {"endpoints": charged}
+
+
+def t212_refusals(sim: Any) -> int:
+    from orch_trading212.sim.state import Trading212Sim
+
+    return Trading212Sim.of(sim.running.engine).counters.statuses.get("429", 0)
+
+
+T212_MARKET_ORDERS = 5  # per minute, lowered at the simulator and in the plugin's table (the real: 50)
+
+
+def t212_lower(monkeypatch: Any) -> None:
+    from orch_trading212 import protocol
+    from orch_trading212.sim import state
+
+    for table in (protocol.LIMITS, state.LIMITS):
+        monkeypatch.setitem(table, "place_market", (T212_MARKET_ORDERS, table["place_market"][1]))
+
+
+def t212_families(scale: int) -> dict[str, Any]:
+    return {"orders": (scale * T212_MARKET_ORDERS, order("AAPL", "0.5")), "account": (scale, accounts),
+            "positions": (scale, positions), "list orders": (scale, list_orders("trading212")),
+            "lookups": (scale, refresh)}
+
+
+def endpoint_is(name: str):
+    return lambda charge: 1 if charge.what == name else 0
+
+
+def t212_limits() -> list[Limit]:
+    from orch_trading212.sim.state import LIMITS
+
+    return [Limit(name, T212_MARKET_ORDERS if name == "place_market" else limit, float(seconds),
+                  endpoint_is(name), source="endpoints") for name, (limit, seconds) in LIMITS.items()]
+
+
+def t212_open_up(monkeypatch: Any) -> None:
+    from orch_trading212 import protocol
+
+    for name, (_, period) in list(protocol.LIMITS.items()):
+        monkeypatch.setitem(protocol.LIMITS, name, (10**6, period))
+
+
+TRADING212 = Profile(
+    "trading212", t212_families, prepare=t212_sim, refusals=t212_refusals, warm_up=seed_order("AAPL", "1"),
+    limits=t212_limits(), open_up=t212_open_up, lower=t212_lower,
+    open_section={"rate_limits": {"requests_per_minute": 10**6}},
+    min_elapsed=8 * 60.0)
+
+
+# --- XTB: at least 200 ms between commands on a connection (XTB drops it at the sixth violation in a row).
+
+XTB_SPACING = 0.2
+
+
+def xtb_refusals(sim: Any) -> int:
+    # Every command closer than 200 ms to the one before (the sixth in a row closes the connection).
+    from orch_xtb.sim.state import XtbSim
+
+    return XtbSim.of(sim.running.engine).counters.spacing_violations
+
+
+def xtb_families(scale: int) -> dict[str, Any]:
+    # Commands: a quote 1, an order about 4 (reference quote, transaction, its status, the record), account
+    # and positions 1 or 2: `scale` seconds' worth (5 a second) in all.
+    n = scale * 5 // 10
+    return {"orders": (n, order("EUR/USD", "1000")), "quotes": (n, quote("EUR/USD", "xtb")),
+            "account": (n, accounts), "positions": (n, positions), "lookups": (n, refresh)}
+
+
+def xtb_open_up(monkeypatch: Any) -> None:
+    from orch_xtb import transport
+
+    monkeypatch.setattr(transport, "SPACING", 0.0)  # the transport's own guard, behind the limiter
+
+
+XTB = Profile(
+    "xtb", xtb_families, prepare=lambda sim: None, refusals=xtb_refusals, warm_up=seed_order("EUR/USD", "1000"),
+    open_up=xtb_open_up,
+    # Commands on the command socket ("WS"); the websocket handshake itself is no command.
+    limits=[Limit("spacing", 1, XTB_SPACING, lambda record: 1 if record.method == "WS" else 0)],
+    open_section={"rate_limits": {"requests_per_minute": 10**6, "burst_limit": 10**5}},
+    min_elapsed=8.0)
+
+PROFILES = {p.broker: p for p in (ALPACA, BINANCE, IBKR, TRADING212, XTB)}
 
 
 @pytest.mark.parametrize("broker", sorted(PROFILES))
-async def test_a_burst_of_ten_limits_never_exceeds_the_broker_limit(broker, clock, tmp_path):
+async def test_a_burst_of_ten_limits_never_exceeds_the_broker_limit(broker, clock, tmp_path, monkeypatch):
     profile = PROFILES[broker]
+    if profile.lower is not None:
+        profile.lower(monkeypatch)
     outcome = await profile.run(tmp_path)
     assert not outcome.failures(), f"{broker}: calls of the burst failed: {outcome.failures()}"
     over = over_limit(profile.limits, outcome.sources)
@@ -283,6 +389,8 @@ async def test_control_without_orchs_limiter_the_simulator_refuses(broker, clock
     usage headers: the simulator enforces the limit itself (it refuses), and the window count sees the
     excess, so the test above can fail."""
     profile = PROFILES[broker]
+    if profile.lower is not None:
+        profile.lower(monkeypatch)
     monkeypatch.setattr(RateLimiter, "observe", lambda self, **kwargs: None)
     if profile.open_up is not None:
         profile.open_up(monkeypatch)
