@@ -244,7 +244,9 @@ class IbkrConnection(MessageHandlers):
                 try:
                     await self._connect_once()
                     break
-                except (BrokerUnavailable, ProtocolError) as exc:
+                except OrchError as exc:
+                    # Whatever TWS answers a reconnect with (a refusal, garbage) is retried with backoff:
+                    # this task lives in the orchestrator's nursery and must never end it.
                     self.logger.info("%s: reconnect attempt %d failed: %s", self.broker, attempt + 1, exc)
                     attempt += 1
             if self._closing:
@@ -264,6 +266,11 @@ class IbkrConnection(MessageHandlers):
                         self._handle(fields)
                     except ProtocolError as exc:
                         self.logger.warning("%s: unreadable TWS message %s: %s", self.broker, fields[:1], exc)
+                    except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
+                        # A handler tripped on a message its parser let through: skip the message rather
+                        # than end the reader (it runs in the orchestrator's nursery).
+                        self.logger.warning("%s: unreadable TWS message %s: %s: %s", self.broker, fields[:1],
+                                            type(exc).__name__, exc)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             return
         except ProtocolError as exc:

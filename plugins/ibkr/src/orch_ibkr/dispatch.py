@@ -26,9 +26,9 @@ class MessageHandlers:
 
 
     def _handle(self, fields: list[str]) -> None:
-        if not fields or not fields[0].lstrip("-").isdigit():
+        if not fields or not fields[0]:
             raise ProtocolError(f"TWS message without an id: {fields[:1]}", broker=self.broker)
-        msg_id = int(fields[0])
+        msg_id = protocol.int_at(fields, 0, "message id")
         handler = _HANDLERS.get(msg_id)
         if handler is not None:
             handler(self, fields)
@@ -40,7 +40,8 @@ class MessageHandlers:
         if msg_id in (In.TICK_PRICE, In.TICK_SIZE, In.TICK_STRING, In.TICK_GENERIC):
             pending.items.append(protocol.parse_tick(fields))
         elif msg_id == In.MARKET_DATA_TYPE:
-            pending.data_type = int(fields[3]) if fields[3].isdigit() else 1
+            kind = protocol.field_at(fields, 3, "marketDataType")
+            pending.data_type = int(kind) if kind in ("1", "2", "3", "4") else 1
         elif msg_id == In.CONTRACT_DATA:
             pending.items.append(protocol.parse_contract_data(fields)[1])
         elif msg_id == In.ACCOUNT_SUMMARY:
@@ -108,10 +109,10 @@ class MessageHandlers:
                          err.message)
 
     def _on_next_valid_id(self, fields: list[str]) -> None:
-        self._next_id = max(self._next_id, int(fields[2]))
+        self._next_id = max(self._next_id, protocol.int_at(fields, 2, "orderId"))
 
     def _on_managed_accounts(self, fields: list[str]) -> None:
-        self.accounts = [a for a in fields[2].split(",") if a]
+        self.accounts = [a for a in protocol.field_at(fields, 2, "accountsList").split(",") if a]
 
     def _on_open_order(self, fields: list[str]) -> None:
         msg = protocol.parse_open_order(fields, self.server_version)
@@ -201,7 +202,7 @@ class MessageHandlers:
     def _on_current_time(self, fields: list[str]) -> None:
         pending = self._unkeyed.get("time")
         if pending is not None:
-            pending.items.append(int(fields[2]))
+            pending.items.append(protocol.int_at(fields, 2, "time"))
             pending.finish()
 
     def _on_completed_orders_end(self, fields: list[str]) -> None:

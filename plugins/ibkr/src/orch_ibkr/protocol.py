@@ -23,6 +23,9 @@ MAX_VERSION = 178
 API_PREFIX = b"API\0"
 MAX_FRAME = 16 * 1024 * 1024  # TWS never sends more; a bigger prefix means a desynchronised stream
 UNSET_DOUBLE = "1.7976931348623157E308"
+UNSET_DECIMAL = str(2 ** 127 - 1)  # TWS's "no value" for Decimal fields (sizes)
+MAX_EXPONENT = 40  # no price, size or amount TWS sends comes near 1e40; beyond is a corrupt field
+LATEST_TIME = 253402300799  # 9999-12-31T23:59:59Z: the last second a datetime can hold
 
 
 class In:
@@ -134,7 +137,8 @@ def frame_count(data: bytes) -> int:
 def decode_payload(payload: bytes) -> list[str]:
     if not payload.endswith(b"\0"):
         raise ProtocolError(f"TWS message not NUL-terminated: {payload[:40]!r}", broker="ibkr")
-    return payload[:-1].decode("ascii", errors="replace").split("\0")
+    # TWS writes text fields (company names, error texts) in UTF-8; a broken byte is replaced, never fatal.
+    return payload[:-1].decode("utf-8", errors="replace").split("\0")
 
 
 class FrameBuffer:
@@ -241,18 +245,35 @@ def _int(value: str, what: str) -> int:
     try:
         return int(value) if value else 0
     except ValueError:
-        raise ProtocolError(f"TWS sent {value!r} for {what}, expected an integer", broker="ibkr") from None
+        raise ProtocolError(f"TWS sent {value[:40]!r} for {what}, expected an integer", broker="ibkr") from None
 
 
 def dec(value: str, what: str = "number") -> Decimal | None:
-    """A TWS number as an exact Decimal; None for empty, unset (max double) or ``Infinite``."""
-    if value in ("", "Infinite", "-Infinite") or value.upper().startswith("1.7976931348623157E"):
+    """A TWS number as an exact Decimal; None for empty, unset (max double or max Decimal) or
+    ``Infinite``. A number of absurd magnitude is a ProtocolError (arithmetic on it would fail later)."""
+    if value in ("", "Infinite", "-Infinite", UNSET_DECIMAL) or value.upper().startswith("1.7976931348623157E"):
         return None
     try:
         result = Decimal(value)
     except InvalidOperation:
-        raise ProtocolError(f"TWS sent {value!r} for {what}, expected a number", broker="ibkr") from None
-    return result if result.is_finite() else None
+        raise ProtocolError(f"TWS sent {value[:40]!r} for {what}, expected a number", broker="ibkr") from None
+    if not result.is_finite():
+        return None
+    if result and abs(result.adjusted()) > MAX_EXPONENT:
+        raise ProtocolError(f"TWS sent {value[:40]!r} for {what}, out of range", broker="ibkr")
+    return result
+
+
+def field_at(fields: Sequence[str], index: int, what: str) -> str:
+    """Field ``index`` of a message; a message too short for it is a ProtocolError naming the field."""
+    if index >= len(fields):
+        kind = fields[0] if fields else "?"
+        raise ProtocolError(f"TWS message {kind} has {len(fields)} fields, no {what}", broker="ibkr")
+    return fields[index]
+
+
+def int_at(fields: Sequence[str], index: int, what: str) -> int:
+    return _int(field_at(fields, index, what), what)
 
 
 def parse_contract_data(fields: Sequence[str]) -> tuple[int, ContractDetails]:
@@ -264,7 +285,11 @@ def parse_contract_data(fields: Sequence[str]) -> tuple[int, ContractDetails]:
     contract = Contract(symbol=f[2], sec_type=f[3], last_trade_date=f[4], strike=dec(f[5], "strike"),
                         right=f[6], exchange=f[7], currency=f[8], local_symbol=f[9], trading_class=f[11],
                         con_id=_int(f[12], "conId"), multiplier=f[14], primary_exchange=f[20] if len(f) > 20 else "")
-    details = ContractDetails(contract=contract, min_tick=dec(f[13], "minTick") or Decimal("0.01"),
+    min_tick = dec(f[13], "minTick") or Decimal("0.01")
+    if min_tick < 0 or min_tick.adjusted() < -12:
+        # The tick checks prices with ``%``: a negative or vanishing tick would make that meaningless.
+        raise ProtocolError(f"TWS sent minTick {f[13][:40]!r} for {f[2][:20]!r}", broker="ibkr")
+    details = ContractDetails(contract=contract, min_tick=min_tick,
                               order_types=f[15], valid_exchanges=f[16], long_name=f[19])
     return req_id, details
 
@@ -639,13 +664,13 @@ def parse_tick(fields: Sequence[str]) -> Tick:
 
 def req_id_of(fields: Sequence[str]) -> int | None:
     """The request id a reply belongs to, for the messages that carry one."""
-    msg_id = _int(fields[0], "message id")
+    msg_id = int_at(fields, 0, "message id")
     if msg_id in (In.TICK_PRICE, In.TICK_SIZE, In.TICK_GENERIC, In.TICK_STRING, In.TICK_SNAPSHOT_END,
                   In.MARKET_DATA_TYPE, In.CONTRACT_DATA_END, In.ACCOUNT_SUMMARY, In.ACCOUNT_SUMMARY_END,
                   In.EXECUTION_DATA_END, In.ACCOUNT_UPDATE_MULTI, In.ACCOUNT_UPDATE_MULTI_END):
-        return _int(fields[2], "reqId")
+        return int_at(fields, 2, "reqId")
     if msg_id in (In.CONTRACT_DATA, In.EXECUTION_DATA, In.TICK_REQ_PARAMS):
-        return _int(fields[1], "reqId")
+        return int_at(fields, 1, "reqId")
     return None
 
 
@@ -690,7 +715,11 @@ def collect_ticks(ticks: Iterable[Tick], data_type: int = 1) -> QuoteTicks:
         elif t in (ASK_SIZE, DELAYED_ASK_SIZE):
             values["ask_size"] = dec(tick.value, "ask size")
         elif t in (LAST_TIMESTAMP, DELAYED_LAST_TIMESTAMP):
-            values["timestamp"] = _int(tick.value, "timestamp")
+            stamp = _int(tick.value, "timestamp")
+            if not 0 <= stamp <= LATEST_TIME:
+                raise ProtocolError(f"TWS sent {tick.value[:40]!r} for the last trade time, out of range",
+                                    broker="ibkr")
+            values["timestamp"] = stamp
     for name in ("bid", "ask", "last"):
         # TWS sends -1 (or 0) for "no bid/ask" rather than leaving the tick out.
         if values.get(name) is not None and values[name] <= 0:
