@@ -247,14 +247,21 @@ class RateLimitInfo:
     used: int | None = None
 
 
+_HEADER_MAX = Decimal(10) ** 15
+
+
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     value = headers.get(name)
     if value is None:
         return None
     try:
-        return int(Decimal(value.strip()))
+        number = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         return None
+    # Infinity, NaN or an absurd size ("1e999999" would build a million-digit int) say nothing usable.
+    if not number.is_finite() or abs(number) > _HEADER_MAX:
+        return None
+    return int(number)
 
 
 def server_now(headers: Mapping[str, str], fallback: float) -> float:
@@ -296,7 +303,7 @@ def retry_after(headers: Mapping[str, str], *, now: float) -> float | None:
 def decode_json(body: bytes | str, *, broker: str = BROKER) -> Any:
     try:
         return json.loads(body, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: a body nested thousands deep
         text = body[:120].decode("utf-8", "replace") if isinstance(body, bytes) else body[:120]
         raise ProtocolError(f"unreadable response (not JSON): {mask(text)!r}", broker=broker) from None
 
@@ -315,18 +322,19 @@ class ErrorBody:
 def parse_error_body(body: bytes) -> ErrorBody:
     try:
         data = json.loads(body, parse_float=Decimal) if body.strip() else None
-    except (ValueError, UnicodeDecodeError):
-        return ErrorBody(None, body[:200].decode("utf-8", "replace").strip())
+    except (ValueError, RecursionError):  # RecursionError: a body nested thousands deep
+        # An HTML error page from a proxy has newlines; an orch error is one line.
+        return ErrorBody(None, " ".join(body[:200].decode("utf-8", "replace").split()))
     if not isinstance(data, dict):
         return ErrorBody(None, "" if data is None else str(data)[:200])
     if "type" in data or "title" in data or "detail" in data:
         kind = str(data.get("type") or "")
         slug = kind.rstrip("/").rsplit("/", 1)[-1] or None
-        detail = str(data.get("detail") or data.get("title") or "")
+        detail = " ".join(str(data.get("detail") or data.get("title") or "").split())
         return ErrorBody(slug, detail, title=data.get("title"), trace_id=data.get("traceId"))
     code = data.get("code")
     message = data.get("clarification") or data.get("message") or data.get("error") or ""
-    return ErrorBody(None if code is None else str(code), str(message))
+    return ErrorBody(None if code is None else str(code), " ".join(str(message).split()))
 
 
 def error_for(request: HttpRequest, response: HttpResponse, *, now: float, broker: str = BROKER) -> BrokerError:
@@ -520,7 +528,9 @@ def parse_orders(data: Any, catalog: Mapping[str, InstrumentMeta], *, broker: st
     if not isinstance(data, list):
         raise ProtocolError("expected a list of orders", broker=broker)
     orders = [parse_order(item, catalog, broker=broker) for item in data]
-    orders.sort(key=lambda o: (o.created_at is not None, o.created_at, int(o.broker_order_id)), reverse=True)
+    # (length, text) orders numeric ids as numbers without assuming every id is one.
+    orders.sort(key=lambda o: (o.created_at is not None, o.created_at, len(o.broker_order_id), o.broker_order_id),
+                reverse=True)
     return orders
 
 
