@@ -193,7 +193,8 @@ def test_deeply_nested_frames_are_protocol_errors():
 
 
 _BODIES = [json.dumps(s, default=str).encode() for call in ("get_order", "list_positions", "get_account")
-           for s in seeds(call)]
+           for s in seeds(call)] + [
+    b'{"code": 1, "message": "two\\nlines"}', b"<html>\n<body>502 Bad Gateway</body>\n</html>"]
 
 
 @fuzz_settings(100)

@@ -173,7 +173,9 @@ def test_deeply_nested_frames_are_protocol_errors():
 
 _BODIES = [json.dumps(b, default=str).encode() for b in (*ORDERS[:2], *RECORDED["account"][:1])] + [
     b'{"code":-2010,"msg":"Account has insufficient balance for requested action."}',
-    b'{"code":-1003,"msg":"Way too much request weight used; IP banned until 1795526460000."}']
+    b'{"code":-1003,"msg":"Way too much request weight used; IP banned until 1795526460000."}',
+    b'{"code": 1, "message": "two\\nlines", "msg": "two\\nlines", "detail": "two\\nlines"}',
+    b"<html>\n<body>502 Bad Gateway</body>\n</html>"]
 
 
 @fuzz_settings(100)
