@@ -1,6 +1,6 @@
 """Run the whole benchmark table and write it to docs/benchmarks.md.
 
-    .venv/bin/python bench/run.py [--quick] [--out docs/benchmarks.md] [--sim process|thread] [--json]
+    .venv/bin/python bench/run.py [--quick] [--out docs/benchmarks.md] [--sim process|thread] [--only ROWS] [--json]
 
 Rows: (1) the order path (orch plugin and Orchestrator.place) against raw httpx, alpaca-py, ccxt and
 ib_async on the same simulators; (2) CLI cold start against importing ccxt; (3) stream decode rate of
@@ -292,14 +292,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"), help="where to write the markdown")
     parser.add_argument("--sim", choices=("process", "thread"), default="process",
                         help="where the order benchmarks' simulators run (a thread shares the client's GIL)")
+    parser.add_argument("--only", help=f"comma-separated rows to run (of {', '.join(k for k, _, _ in ROWS)})")
     parser.add_argument("--json", action="store_true", help="also print every figure as JSON on stdout")
     args = parser.parse_args(argv)
+    keys = [k for k, _, _ in ROWS]
+    only = [k.strip() for k in args.only.split(",")] if args.only else keys
+    unknown = [k for k in only if k not in keys]
+    if unknown:
+        parser.error(f"unknown row(s) {', '.join(unknown)}; rows are {', '.join(keys)}")
     params = {**(QUICK if args.quick else FULL), "sim": args.sim}
     info = machine()
     results: dict[str, Any] = {}
     started = time.perf_counter()
     failed = False
     for key, title, run in ROWS:
+        if key not in only:
+            continue
         print(f"{title} ...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         try:
