@@ -56,7 +56,10 @@ def _setup(broker: str, engine: Any) -> None:
         options = BinanceSim.of(engine).options
         options.weight_limit = options.orders_10s = options.orders_1d = 10**9
     elif broker == "ibkr":
+        from orch_ibkr.sim import TwsState
+
         engine.market.force_sessions(True)
+        TwsState.of(engine).max_messages_per_second = None  # TWS's 50 messages a second, like the others' limits
 
 
 def _orders_created(engine: Any) -> int:
