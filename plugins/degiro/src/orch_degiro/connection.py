@@ -510,14 +510,18 @@ class DegiroConnection:
         if not vwd_id or not quotecast or token is None:
             raise NotSupported("quotes", f"DEGIRO gives no live price for {instrument.symbol} through its web API",
                                broker=self.broker, hint=f"last close: {product.get('closePrice', '?')}")
+        # Opening the quote session, subscribing and the first poll are charged at once and then sent back to
+        # back: charged one by one, a busy limiter queue (other calls waiting their turn) could hold the
+        # subscription back until the fresh vwd session had idled out.
+        await self.http.prepay(3)
         session = protocol.parse_vwd_session(
-            await self._plain(protocol.vwd_session_request(quotecast, token)), broker=self.broker)
-        await self._plain(protocol.vwd_subscribe_request(quotecast, session, str(vwd_id)))
+            await self._plain(protocol.vwd_session_request(quotecast, token), prepaid=True), broker=self.broker)
+        await self._plain(protocol.vwd_subscribe_request(quotecast, session, str(vwd_id)), prepaid=True)
         refs: dict[int, str] = {}
         values: dict[str, Any] = {}
-        for _ in range(VWD_POLLS):
-            update = protocol.parse_vwd_messages(await self._plain(protocol.vwd_poll_request(quotecast, session)),
-                                                 refs)
+        for poll in range(VWD_POLLS):
+            answer = await self._plain(protocol.vwd_poll_request(quotecast, session), prepaid=poll == 0)
+            update = protocol.parse_vwd_messages(answer, refs)
             if update.session_invalid:
                 raise BrokerUnavailable("the quote session ended before any price came", broker=self.broker)
             values.update(update.values)
@@ -538,8 +542,8 @@ class DegiroConnection:
                      bid_size=protocol._decimal(metric("BidVolume")), ask_size=protocol._decimal(metric("AskVolume")),
                      last=protocol._decimal(metric("LastPrice")), delayed=product.get("feedQuality") not in (None, "R"))
 
-    async def _plain(self, request: HttpRequest) -> Any:
-        return await self.http.call(request)
+    async def _plain(self, request: HttpRequest, *, prepaid: bool = False) -> Any:
+        return await self.http.call(request, prepaid=prepaid)
 
 
 def describe(order: Order) -> str:

@@ -39,15 +39,18 @@ class HttpSession:
                                          headers=dict(protocol.BROWSER_HEADERS))
 
     async def send(self, request: HttpRequest, *, session_id: str | None = None,
-                   int_account: int | None = None) -> HttpResponse:
-        """Send ``request`` (with the session where its endpoint wants it); any HTTP status comes back."""
+                   int_account: int | None = None, prepaid: bool = False) -> HttpResponse:
+        """Send ``request`` (with the session where its endpoint wants it); any HTTP status comes back.
+        ``prepaid``: the caller already charged the limiter for it (one charge for a short exchange whose
+        steps must follow each other)."""
         url, params, cookies = request.url, dict(request.params), {}
         if request.session is not None:
             if session_id is None:
                 raise SessionExpired("no session")
             url, params, cookies = protocol.with_session(request, session_id, int_account)
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())} if cookies else None
-        await self._limiter.acquire(1, order=request.is_order)
+        if not prepaid:
+            await self._limiter.acquire(1, order=request.is_order)
         try:
             answer = await self._client.request(request.method, url, params=params or None, content=request.body,
                                                 headers=headers)
@@ -61,9 +64,9 @@ class HttpSession:
         return HttpResponse(answer.status_code, {k.lower(): v for k, v in answer.headers.items()}, answer.content)
 
     async def call(self, request: HttpRequest, *, session_id: str | None = None,
-                   int_account: int | None = None) -> Any:
+                   int_account: int | None = None, prepaid: bool = False) -> Any:
         """Send; return the decoded JSON (None when empty) or raise the orch error (SessionExpired on 401)."""
-        response = await self.send(request, session_id=session_id, int_account=int_account)
+        response = await self.send(request, session_id=session_id, int_account=int_account, prepaid=prepaid)
         if response.status == 401 and request.session is not None:
             raise SessionExpired(request.url)
         if not 200 <= response.status < 300:
@@ -71,6 +74,10 @@ class HttpSession:
         if not response.body.strip():
             return None
         return protocol.parse_json(response, broker=self._broker)
+
+    async def prepay(self, requests: int) -> None:
+        """Charge the limiter for ``requests`` plain requests at once; send them with ``prepaid=True``."""
+        await self._limiter.acquire(requests)
 
     async def aclose(self) -> None:
         await self._client.aclose()
