@@ -169,16 +169,20 @@ def cancel_all(running: BenchSim) -> None:
         raise SystemExit(f"DELETE /v2/orders answered {response.status_code}")
 
 
-def measure(n: int, rounds: int, sim: str = "process") -> dict[str, list[float]]:
+def measure(n: int, rounds: int, sim: str = "process", running: BenchSim | None = None) -> dict[str, list[float]]:
+    """Orders per second by contender, one figure per round; on ``running`` if given (it must be fresh: the
+    simulator's order count is checked), else on a simulator of its own."""
+    if running is None:
+        with simulator("alpaca", sim) as fresh:
+            return measure(n, rounds, sim, fresh)
     rates: dict[str, list[float]] = {label: [] for label, _ in CONTENDERS}
-    with simulator("alpaca", sim) as running:
-        for round_ in range(rounds):
-            for k in range(len(CONTENDERS)):
-                label, run = CONTENDERS[(k + round_) % len(CONTENDERS)]  # rotate who goes first
-                elapsed = run(running, n, f"b{round_}c{k}")
-                rates[label].append(n / elapsed)
-                cancel_all(running)
-        placed = running.command("orders_created")
+    for round_ in range(rounds):
+        for k in range(len(CONTENDERS)):
+            label, run = CONTENDERS[(k + round_) % len(CONTENDERS)]  # rotate who goes first
+            elapsed = run(running, n, f"b{round_}c{k}")
+            rates[label].append(n / elapsed)
+            cancel_all(running)
+    placed = running.command("orders_created")
     expected = rounds * len(CONTENDERS) * (n + WARMUP)
     if placed != expected:
         raise SystemExit(f"the simulator accepted {placed} orders, expected {expected}")

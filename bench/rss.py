@@ -4,7 +4,7 @@ bare interpreter and to importing ccxt.
     .venv/bin/python bench/rss.py [--steady SECONDS] [--json]
 
 The simulators (Alpaca, Binance, IBKR's fake TWS, Trading 212, XTB) each run in a process of their own
-(``run_simulator_in_subprocess``), so their memory is not counted. The measured process opens an
+(``python -m orch.sim.runner``, started side by side), so their memory is not counted. The measured process opens an
 ``Orchestrator`` (journal and rate budget in a temporary directory) on a config pointing at them, connects
 every broker (``orch.client(name)``) and reads each account once, then idles for SECONDS while its
 resident set is sampled. Reported, from ``/proc/self/status``: the peak (``VmHWM``) and the steady
@@ -104,24 +104,39 @@ def _peer(code: str) -> dict[str, int]:
     return {"steady_kb": values["VmRSS"], "peak_kb": values["VmHWM"]}
 
 
-def measure(steady: float = 5.0) -> list[dict[str, Any]]:
-    from orch.sim.runner import run_simulator_in_subprocess
-
-    rows = [{"process": label, **_peer(code)} for label, code in PEERS]
-    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="orch-bench-") as tmp:
+@contextlib.contextmanager
+def _simulators() -> Any:
+    """The five simulators, each in a ``python -m orch.sim.runner`` process, started side by side; yields
+    their config sections. Closing a runner's stdin stops it."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore::RuntimeWarning"}  # runpy's warning about orch.sim.runner
+    processes = {name: subprocess.Popen([sys.executable, "-m", "orch.sim.runner", reference], env=env,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                 for name, reference in OFFICIAL.items()}
+    try:
         sections = {}
-        # `python -m orch.sim.runner` warns that orch.sim imported the runner first: noise, not a problem.
-        saved = os.environ.get("PYTHONWARNINGS")
-        os.environ["PYTHONWARNINGS"] = "ignore::RuntimeWarning"
-        try:
-            for name, reference in OFFICIAL.items():
-                sim = stack.enter_context(run_simulator_in_subprocess(reference))
-                sections[name] = {"enabled": True, **sim.config}
-        finally:
-            if saved is None:
-                os.environ.pop("PYTHONWARNINGS")
-            else:
-                os.environ["PYTHONWARNINGS"] = saved
+        for name, process in processes.items():
+            line = process.stdout.readline() if process.stdout else ""
+            if not line:
+                raise SystemExit(f"the {name} simulator did not start (exit code {process.wait(10)})")
+            sections[name] = {"enabled": True, **json.loads(line)["config"]}
+        yield sections
+    finally:
+        for process in processes.values():
+            if process.stdin:
+                process.stdin.close()
+        for process in processes.values():
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout:
+                process.stdout.close()
+
+
+def measure(steady: float = 5.0) -> list[dict[str, Any]]:
+    rows = [{"process": label, **_peer(code)} for label, code in PEERS]
+    with _simulators() as sections, tempfile.TemporaryDirectory(prefix="orch-bench-") as tmp:
         config_file = Path(tmp) / "brokers.json"
         config_file.write_text(json.dumps(sections))
         result = subprocess.run([sys.executable, __file__, "--child", str(config_file), "--steady", str(steady)],

@@ -39,7 +39,7 @@ PACKAGES = ("orch-core", "httpx", "trio", "ccxt", "alpaca-py", "ib_async", "msgp
 FULL = {"alpaca": (300, 3), "place": (100, 4), "binance": (200, 3), "ibkr": (100, 5), "cold": 15,
         "stream": (30_000, 3), "quotes": 1000, "rss": 5.0}
 QUICK = {"alpaca": (10, 1), "place": (5, 1), "binance": (10, 1), "ibkr": (10, 1), "cold": 1,
-         "stream": (600, 1), "quotes": 1000, "rss": 0.5}
+         "stream": (600, 1), "quotes": 300, "rss": 0.5}
 
 PY = ".venv/bin/python"
 
@@ -100,9 +100,9 @@ def row_orders(p: dict[str, Any]) -> dict[str, Any]:
 
     sim = p["sim"]
     n, r = p["alpaca"]
-    alpaca = alpaca_orders.rows(alpaca_orders.measure(n, r, sim))
     pn, pr = p["place"]
     with simulator("alpaca", sim) as running, tempfile.TemporaryDirectory(prefix="orch-bench-") as tmp:
+        alpaca = alpaca_orders.rows(alpaca_orders.measure(n, r, sim, running))
         seconds, per_order = place_overhead.measure(running, pn, pr, Path(tmp))
     overhead = place_overhead.rows(seconds, per_order, pn)
     bn, br = p["binance"]
