@@ -43,6 +43,11 @@ class Options:
     authenticator_code: str = AUTHENTICATOR_CODE
     # Orders lists echo the clientProcessId (what lets orch look an order up by its own id).
     echo_client_process_id: bool = True
+    # At most this many subscriptions per connection in any `subscription_window` seconds; past it
+    # TOO_MANY_REQUESTS with nextAttemptInSeconds. Trade Republic publishes no figure, so it is off
+    # unless a test sets one.
+    max_subscriptions: int | None = None
+    subscription_window: float = 60.0
 
 
 @define

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import deque
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
@@ -311,6 +312,7 @@ async def endpoint(ws: WebSocket) -> None:
                     subs[sub_id] = (render, text)
                     await send(f"{sub_id} D {make_delta(last, text)}")
 
+    recent: deque[float] = deque()  # trio time of this connection's subscriptions in the window
     async with trio.open_nursery() as nursery:
         nursery.start_soon(pump)
         while open_:
@@ -338,6 +340,13 @@ async def endpoint(ws: WebSocket) -> None:
                 await send(f"{sub_id} E {_err('JSON_PARSE_ERROR', 'Cannot parse subscription')}")
                 continue
             decision = sim.faults.before_request("SUB", f"/ws/{payload.get('type')}")
+            wait = _over_limit(sim, recent)
+            if wait is not None:
+                sim.count("rate_limited")
+                await send(f"{sub_id} E " + dumps({"errors": [{
+                    "errorCode": "TOO_MANY_REQUESTS", "errorField": None, "errorMessage": "TOO_MANY_REQUESTS",
+                    "meta": {"nextAttemptInSeconds": round(wait, 3)}}]}))
+                continue
             if decision.delay:
                 await trio.sleep(decision.delay)
             if decision.status is not None:
@@ -357,6 +366,21 @@ async def endpoint(ws: WebSocket) -> None:
             await send(f"{sub_id} A {text}")
         open_ = False
         nursery.cancel_scope.cancel()
+
+
+def _over_limit(sim: TradeRepublicSim, recent: deque[float]) -> float | None:
+    """Count one subscription; the seconds until one would fit when the window is already full (the
+    subscription is then refused and not counted), else None."""
+    limit, period = sim.options.max_subscriptions, sim.options.subscription_window
+    if limit is None:
+        return None
+    now = trio.current_time()
+    while recent and recent[0] <= now - period:
+        recent.popleft()
+    if len(recent) >= limit:
+        return recent[0] + period - now
+    recent.append(now)
+    return None
 
 
 def routes() -> list[WebSocketRoute]:
