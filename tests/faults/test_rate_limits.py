@@ -424,7 +424,42 @@ DEGIRO = Profile(
     open_section={"rate_limits": {"requests_per_minute": 10**6, "burst_limit": 10**5, "orders_per_second": 10**4}},
     min_elapsed=(10 - 1) * DEGIRO_SPACING)
 
-PROFILES = {p.broker: p for p in (ALPACA, BINANCE, IBKR, TRADING212, XTB, DEGIRO)}
+
+# --- Trade Republic: no published figure. The simulator holds a connection to a subscription limit the
+# test sets, and the config's budget matches it.
+
+TR_LIMIT = 30  # subscriptions a minute
+
+
+def tr_sim(sim: Any) -> None:
+    from orch_trade_republic.sim.state import TradeRepublicSim
+
+    options = TradeRepublicSim.of(sim.running.engine).options
+    options.max_subscriptions, options.subscription_window = TR_LIMIT, 60.0
+
+
+def tr_refusals(sim: Any) -> int:
+    from orch_trade_republic.sim.state import TradeRepublicSim
+
+    return TradeRepublicSim.of(sim.running.engine).counters.get("rate_limited", 0)
+
+
+def tr_families(scale: int) -> dict[str, Any]:
+    # Subscriptions: a quote 1 to 3 (search, instrument, ticker; the first two are cached), an order 2 and
+    # its reference quote, account 2, positions 1 or 2, a lookup 1.
+    n = scale * TR_LIMIT // 10
+    return {"orders": (n // 2, order("SAP", "1")), "quotes": (n, quote("SAP", "trade_republic")),
+            "account": (n, accounts), "positions": (n, positions), "lookups": (n, refresh)}
+
+
+TRADE_REPUBLIC = Profile(
+    "trade_republic", tr_families, prepare=tr_sim, refusals=tr_refusals, warm_up=seed_order("SAP", "1"),
+    limits=[Limit("subscriptions", TR_LIMIT, 60.0, lambda record: 1 if record.method == "SUB" else 0)],
+    section={"rate_limits": {"requests_per_minute": TR_LIMIT}},
+    open_section={"rate_limits": {"requests_per_minute": 10**6, "burst_limit": 10**5}},
+    min_elapsed=8 * 60.0)
+
+PROFILES = {p.broker: p for p in (ALPACA, BINANCE, IBKR, TRADING212, XTB, DEGIRO, TRADE_REPUBLIC)}
 
 
 @pytest.mark.parametrize("broker", sorted(PROFILES))
