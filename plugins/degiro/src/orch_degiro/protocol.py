@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from attrs import field, frozen
 
+from orch import parsing
 from orch.errors import (AuthError, BrokerError, BrokerUnavailable, InsufficientFunds, OrchError,
                          OrderNotFound, OrderRejected, PermissionDenied, ProtocolError, RateLimited,
                          UnknownInstrument)
@@ -110,7 +112,15 @@ def dumps(data: Any) -> bytes:
 
 
 def loads(body: bytes) -> Any:
-    return json.loads(body, parse_float=Decimal) if body else None
+    """JSON with exact decimals; ValueError for anything unreadable (callers catch only that)."""
+    try:
+        return json.loads(body, parse_float=Decimal) if body else None
+    except RecursionError:  # a body nested thousands deep
+        raise ValueError("JSON nested too deeply") from None
+
+
+def reading(what: str, *, broker: str = BROKER) -> AbstractContextManager[None]:
+    return parsing.reading(what, title="DEGIRO", broker=broker)
 
 
 def with_session(request: HttpRequest, session_id: str, int_account: int | None) -> tuple[str, dict[str, str],
@@ -428,6 +438,12 @@ def _price(row: Mapping[str, Any], key: str) -> Decimal | None:
 def order_from_open_row(row: Mapping[str, Any], instrument: Instrument, *, broker: str = BROKER,
                         client_order_id: str | None = None) -> Order:
     """An order of the ``orders`` section: still working (partly filled if ``size`` < ``quantity`` [U])."""
+    with reading("open order", broker=broker):
+        return _order_from_open_row(row, instrument, broker=broker, client_order_id=client_order_id)
+
+
+def _order_from_open_row(row: Mapping[str, Any], instrument: Instrument, *, broker: str,
+                         client_order_id: str | None) -> Order:
     kind = _order_type(row)
     qty = _decimal(row.get("quantity")) or _decimal(row.get("size"))
     remaining = _decimal(row.get("size"))
@@ -453,6 +469,12 @@ def _when(value: Any) -> datetime | None:
 def order_from_history(rows: Sequence[Mapping[str, Any]], instrument: Instrument, *, broker: str = BROKER,
                        fills: Sequence[Mapping[str, Any]] = (), client_order_id: str | None = None) -> Order:
     """One order from its history rows (CREATE, MODIFY…, DELETE; oldest first) and its transactions."""
+    with reading("order history", broker=broker):
+        return _order_from_history(rows, instrument, broker=broker, fills=fills, client_order_id=client_order_id)
+
+
+def _order_from_history(rows: Sequence[Mapping[str, Any]], instrument: Instrument, *, broker: str,
+                        fills: Sequence[Mapping[str, Any]], client_order_id: str | None) -> Order:
     first, last = rows[0], rows[-1]
     kind = _order_type(first)
     qty = _decimal(last.get("size")) or _decimal(first.get("size"))
@@ -659,26 +681,27 @@ class VwdUpdate:
     unavailable: tuple[str, ...] = ()
 
 
-def parse_vwd_messages(data: Any, refs: dict[int, str]) -> VwdUpdate:
+def parse_vwd_messages(data: Any, refs: dict[int, str], *, broker: str = BROKER) -> VwdUpdate:
     """Apply one long-poll answer: ``a_req`` registers a numeric ref for a key (kept in ``refs``), ``un``
     and ``us`` carry numbers and strings; ``sr`` says the session is gone; ``ue`` that a key has no data."""
     values: dict[str, Any] = {}
     invalid = False
     unavailable: list[str] = []
-    for message in data if isinstance(data, list) else ():
-        if not isinstance(message, Mapping):
-            continue
-        kind, value = message.get("m"), message.get("v")
-        if kind == "sr":
-            invalid = True
-        elif kind == "a_req" and isinstance(value, list) and len(value) == 2:
-            refs[int(value[1])] = str(value[0])
-        elif kind in ("un", "us") and isinstance(value, list) and len(value) == 2:
-            key = refs.get(int(value[0]))
-            if key is not None:
-                values[key] = value[1]
-        elif kind == "ue" and isinstance(value, (list, str)):
-            unavailable.append(str(value[0] if isinstance(value, list) else value))
+    with reading("quotecast message", broker=broker):
+        for message in data if isinstance(data, list) else ():
+            if not isinstance(message, Mapping):
+                continue
+            kind, value = message.get("m"), message.get("v")
+            if kind == "sr":
+                invalid = True
+            elif kind == "a_req" and isinstance(value, list) and len(value) == 2:
+                refs[int(value[1])] = str(value[0])
+            elif kind in ("un", "us") and isinstance(value, list) and len(value) == 2:
+                key = refs.get(int(value[0]))
+                if key is not None:
+                    values[key] = value[1]
+            elif kind == "ue" and isinstance(value, (list, str)) and value:
+                unavailable.append(str(value[0] if isinstance(value, list) else value))
     return VwdUpdate(values=values, session_invalid=invalid, unavailable=tuple(unavailable))
 
 
@@ -694,6 +717,11 @@ def vwd_timestamp(day: Any, clock: Any) -> datetime | None:
 
 def position_from_row(row: Mapping[str, Any], instrument: Instrument, currency: str, *,
                       broker: str = BROKER) -> Position:
+    with reading("position", broker=broker):
+        return _position_from_row(row, instrument, currency, broker=broker)
+
+
+def _position_from_row(row: Mapping[str, Any], instrument: Instrument, currency: str, *, broker: str) -> Position:
     qty = _decimal(row.get("size")) or Decimal(0)
     price = _decimal(row.get("price"))
     value = _decimal(row.get("value"))
