@@ -44,8 +44,9 @@ def fuzz_settings(max_examples: int) -> settings:
 _NUMBERS = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
     st.sampled_from([0, -1, 2**63, -(2**63) - 1, 10**30, 2**64 + 1]),
-    st.decimals(allow_nan=False, allow_infinity=False, places=None),
-    st.sampled_from([Decimal("1E+999999"), Decimal("-1E+999999"), Decimal("1E-999999"), Decimal("-0"),
+    st.decimals(min_value=-(10**30), max_value=10**30, allow_nan=False, allow_infinity=False, places=None),
+    # The extremes orch.parsing.json_decimal lets through (it refuses larger exponents at the decoder).
+    st.sampled_from([Decimal("1E+400"), Decimal("-1E+400"), Decimal("1E-400"), Decimal("-0"),
                      Decimal("0.000000000000000000001"), Decimal("99999999999999999999999999.99")]),
     # What json.loads gives for NaN/Infinity literals (parse_float does not see them).
     st.sampled_from([float("nan"), float("inf"), float("-inf")]),
