@@ -92,6 +92,9 @@ def test_guard_catches_a_log_record_even_at_a_level_that_is_off():
     value = _planted("log")
     logger = logging.getLogger("orch.canary_test")
     assert not logger.isEnabledFor(logging.DEBUG)
+    quiet = logging.NullHandler()                      # neither a handler an earlier test left nor logging's
+    logger.addHandler(quiet)                           # last resort may print it: only the guard sees it
+    logger.propagate = False
     with canary_guard.caught_leaks() as hits:
         logger.debug("connecting with key %s", value)
         try:
@@ -99,8 +102,24 @@ def test_guard_catches_a_log_record_even_at_a_level_that_is_off():
         except RuntimeError:
             logger.warning("request failed", exc_info=True)
         logging.getLogger("websockets.client").debug("> TEXT %s", value)   # orch never shows this level
+    logger.propagate = True
+    logger.removeHandler(quiet)
     assert hits == ["planted log in log record orch.canary_test:DEBUG (level off)",
                     "planted log in log record orch.canary_test:WARNING"]
+
+
+def test_the_taps_keep_the_caller_s_location_in_log_records(caplog):
+    caplog.set_level(logging.DEBUG, logger="orch.canary_test")
+    logger = logging.getLogger("orch.canary_test")
+    logger.debug("one")
+    logger.log(logging.INFO, "two")
+    try:
+        raise RuntimeError("three")
+    except RuntimeError:
+        logger.exception("three")
+    assert [(r.getMessage(), r.filename, r.funcName) for r in caplog.records] == [
+        (m, "test_canaries.py", "test_the_taps_keep_the_caller_s_location_in_log_records")
+        for m in ("one", "two", "three")]
 
 
 @needs_guard
@@ -304,5 +323,55 @@ def test_orch_debug_through_failing_paths_shows_no_canary(alpaca_sim, tmp_path):
     assert "Traceback" in results[2].stderr and "INFO orch." in results[1].stderr    # --debug did show its detail
     assert "refused the API key" in results[3].stdout + results[3].stderr
     assert (tmp_path / "home" / "journal.sqlite").exists()
+    leaks += canary_guard.scan_tree(tmp_path, "tmp")
+    assert leaks == []
+
+
+# Which canary stands in for each kind of credential field, so every simulator gets wrong credentials that
+# are shaped right (a phone number where Trade Republic wants one) and fail at the broker, not the config.
+_WRONG = {"api_key": canary.API_KEY_ID, "secret_key": canary.API_SECRET, "password": canary.PASSWORD,
+          "pin": canary.PIN, "username": canary.USERNAME, "totp_secret": canary.TOTP_SECRET}
+_WRONG_BY_BROKER = {("trade_republic", "username"): canary.PHONE, ("xtb", "api_key"): canary.NUMERIC_ID}
+
+
+def test_orch_debug_with_wrong_canary_credentials_at_every_simulator_shows_none(tmp_path):
+    """Every installed simulator with credentials, refused with canary credentials: the auth error, its
+    --debug traceback and the log file name the field to check, never its value."""
+    import contextlib
+
+    from orch.sim.runner import run_simulator_in_thread
+    from orch.simulators import simulator_spec
+
+    fields: dict[str, list[str]] = {}
+    for label in simulator_canaries():
+        broker, _, field = label.partition(" simulator ")
+        if broker != "alpaca":                         # covered above, with an echoing broker too
+            fields.setdefault(broker, []).append(field)
+    env = {**os.environ, "ORCH_HOME": str(tmp_path / "home")}
+    with contextlib.ExitStack() as stack:
+        configs = {}
+        for broker in sorted(fields):
+            running = stack.enter_context(run_simulator_in_thread(simulator_spec(broker)))
+            section = dict(running.config)
+            for field in fields[broker]:
+                section[field] = _WRONG_BY_BROKER.get((broker, field), _WRONG.get(field, canary.API_SECRET))
+            path = tmp_path / f"{broker}.json"
+            path.write_text(json.dumps({"brokers": {broker: section},
+                                        "logging": {"level": "DEBUG", "file": str(tmp_path / "logs" / f"{broker}.log")}}))
+            configs[broker] = path
+
+        def run(broker: str) -> subprocess.CompletedProcess:
+            return subprocess.run([*_orch(), "--debug", "--config", str(configs[broker]), "account"],
+                                  capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL)
+
+        with ThreadPoolExecutor(3) as pool:
+            results = dict(zip(configs, pool.map(run, configs)))
+    leaks = []
+    for broker, result in results.items():
+        out = result.stdout + result.stderr
+        assert result.returncode == 1 and "refused" in out, (broker, out[-2000:])
+        found = find_canaries(out)
+        if found:
+            leaks.append(f"{broker}: {', '.join(found)}")
     leaks += canary_guard.scan_tree(tmp_path, "tmp")
     assert leaks == []

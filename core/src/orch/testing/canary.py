@@ -30,8 +30,8 @@ from typing import Any
 
 from orch.secret import DISTINCTIVE_DIGITS
 
-__all__ = ["API_KEY_ID", "API_SECRET", "BUILTIN", "CanarySet", "NUMERIC_ID", "PASSWORD", "PIN", "TOTP_SECRET",
-           "default_set", "find_canaries", "hint", "register_canary", "simulator_canaries"]
+__all__ = ["API_KEY_ID", "API_SECRET", "BUILTIN", "NUMERIC_ID", "PASSWORD", "PHONE", "PIN", "TOTP_SECRET", "USERNAME",
+           "CanarySet", "default_set", "find_canaries", "hint", "register_canary", "simulator_canaries"]
 
 # The canaries of orch's own: one per kind of credential. Distinctive (no real broker issues them, no test
 # datum collides with them) and shaped like the real thing, so every validator accepts them.
@@ -40,7 +40,9 @@ API_SECRET = "cnry-sec-6f1d0b7e9a2c4d83b5e1"            # an API secret
 PASSWORD = "Cnry-Pass-5w8R2k!q"                         # a login password
 PIN = "90357168"                                        # numeric: 8 digits, matched as a whole number
 NUMERIC_ID = "31415926535"                              # a numeric user/account id used as a login
-TOTP_SECRET = "CNRYTOTPSECRETQ7K2M4XJ5TZ3W9P6VB"        # base32, as a 2FA seed is stored
+USERNAME = "cnry-user-7q3zk9w2"                         # a login name
+PHONE = "+4917690357168"                                # a phone number used as a login (Trade Republic)
+TOTP_SECRET = "CNRYTOTPSECRETQ7K2M4XJ5TZ3W7P6VB"        # base32 (A-Z, 2-7), as a 2FA seed is stored
 
 BUILTIN: dict[str, str] = {
     "canary.API_KEY_ID": API_KEY_ID,
@@ -48,6 +50,8 @@ BUILTIN: dict[str, str] = {
     "canary.PASSWORD": PASSWORD,
     "canary.PIN": PIN,
     "canary.NUMERIC_ID": NUMERIC_ID,
+    "canary.USERNAME": USERNAME,
+    "canary.PHONE": PHONE,
     "canary.TOTP_SECRET": TOTP_SECRET,
 }
 

@@ -142,6 +142,8 @@ def _tap_logging(guard: _Guard) -> None:
                 except Exception:  # noqa: BLE001
                     text = f"{msg!r} {args!r}"
                 guard.check(text, f"log record {self.name}:{logging.getLevelName(level)} (level off)")
+            # One more frame between the caller and logging: the record must still name the caller.
+            kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1
             return original(self, msg, *args, **kwargs)
 
         return method
@@ -159,6 +161,7 @@ def _tap_logging(guard: _Guard) -> None:
             except Exception:  # noqa: BLE001
                 text = f"{msg!r} {args!r}"
             guard.check(text, f"log record {self.name}:{logging.getLevelName(level)} (level off)")
+        kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1
         return original_log(self, level, msg, *args, **kwargs)
 
     guard.patch(logging.Logger, "log", log)
