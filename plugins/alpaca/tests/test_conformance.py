@@ -51,6 +51,7 @@ class TestTheKitCatchesBreakage:
         with pytest.raises(AssertionError, match="credential"):
             await run_kit("test_secrets_never_leak", autojump_clock, caplog=caplog)
 
+    @pytest.mark.shows_secrets  # logs the simulator's secret on purpose: the canary guard must not count it
     async def test_a_credential_in_a_debug_log(self, autojump_clock, caplog, monkeypatch):
         account = connection.AlpacaConnection.account
 
