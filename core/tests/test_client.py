@@ -185,6 +185,27 @@ async def test_429_penalizes_the_shared_budget_and_retry_honours_it(clock):
     assert plugin.calls["quote"] == 2
 
 
+async def test_a_refusal_naming_one_window_fills_that_window_only(clock):
+    """Binance's -1015 (too many orders) names the order window: quotes are not held back, as a penalty
+    of the whole budget would hold them."""
+    from orch.resilience import Rule
+
+    plugin = FakePlugin()
+    plugin.script["account"] = [RateLimited("too many orders", retry_after=10.0, status=429, budget="orders-10s")]
+    limiter = RateLimiter([Rule("requests", 100, 60.0), Rule("orders-10s", 5, 10.0, weighted=False,
+                                                              orders_only=True)], name="fake")
+    async with trio.open_nursery() as nursery:
+        client = await connected(nursery, plugin, limiter=limiter)
+        async with trio.open_nursery() as inner:
+            inner.start_soon(client.account)  # refused once; its own retry waits the Retry-After
+            await trio.sleep(1)
+            assert limiter.usage().penalized_until is None
+            await client.quote(AAPL)  # another call goes at once
+            assert trio.current_time() == 1.0
+            await limiter.acquire(1, order=True)  # an order waits for the window
+            assert trio.current_time() >= 10.0 - 1e-6
+
+
 async def test_418_halts_and_later_calls_fail_fast_without_sending(clock):
     plugin = FakePlugin()
     plugin.script["account"] = [RateLimited("IP banned", retry_after=120.0, status=418, broker="fake")]

@@ -337,3 +337,29 @@ async def test_waiting_for_the_budget_does_not_eat_the_call_deadline(clock):
             await trio.sleep(1.0)
             await limiter.acquire()  # a long wait, after which 4 s of deadline are left
             await trio.sleep(4.5)
+
+
+async def test_an_adopted_rule_is_charged_and_keeps_the_lower_limit(clock):
+    limiter = RateLimiter([Rule("weight", 100, 60.0)])
+    limiter.adopt_rule(Rule("orders-10s", 2, 10.0, weighted=False, orders_only=True))
+    limiter.adopt_rule(Rule("orders-10s", 5, 10.0, weighted=False, orders_only=True))
+    assert [rule.limit for rule in limiter.rules] == [100, 2]
+    await limiter.acquire(1, order=True)
+    await limiter.acquire(1, order=True)
+    started = trio.current_time()
+    await limiter.acquire(1)  # not an order: the order window does not apply
+    assert trio.current_time() == started
+    await limiter.acquire(1, order=True)
+    assert trio.current_time() - started >= 10.0 - 1e-6
+
+
+async def test_fill_holds_back_only_what_the_rule_charges(clock):
+    """Binance's -1015 (too many orders) must not hold back quotes, as a penalty would."""
+    limiter = RateLimiter([Rule("weight", 100, 60.0), Rule("orders-10s", 5, 10.0, weighted=False,
+                                                              orders_only=True)])
+    limiter.fill("orders-10s", 10.0)
+    started = trio.current_time()
+    await limiter.acquire(2)
+    assert trio.current_time() == started and limiter.usage().penalized_until is None
+    await limiter.acquire(1, order=True)
+    assert trio.current_time() - started >= 10.0 - 1e-6

@@ -128,7 +128,14 @@ class BrokerClient:
         # the main budget, the cautious reading.
         separate = getattr(self.limiter, "budgets", {})
         limiter = separate.get(exc.budget, self.limiter) if exc.budget else self.limiter
-        if exc.banned_until is not None or exc.status == 418:
+        banned = exc.banned_until is not None or exc.status == 418
+        rules = {rule.name for rule in getattr(self.limiter, "rules", ())}
+        if not banned and exc.budget not in separate and exc.budget in rules:
+            # A refusal naming one window of the main budget (Binance's order count): only what that window
+            # charges (orders) waits, quotes and account reads go on.
+            self.limiter.fill(exc.budget, exc.retry_after)
+            return
+        if banned:
             seconds = exc.retry_after if exc.retry_after is not None else DEFAULT_BAN_SECONDS
             reason = exc.message.removeprefix(f"{exc.broker}: ") if exc.broker else exc.message
             limiter.halt(trio.current_time() + seconds, mask(reason))

@@ -93,7 +93,8 @@ class PermissionDenied(BrokerError):
 class RateLimited(BrokerError):
     """The broker (or orch's own limiter) says to slow down. ``retry_after`` is in seconds, if known.
     ``budget`` names the broker's separate budget the refusal concerns (Alpaca's market-data API is
-    limited apart from its trading API: ``"market_data"``); None means the broker's main budget."""
+    limited apart from its trading API: ``"market_data"``), or one window of the main budget (Binance's
+    order count: ``"orders-10s"``); None means the broker's main budget as a whole."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, banned_until: float | None = None,
                  budget: str | None = None, **kwargs) -> None:

@@ -227,6 +227,28 @@ class RateLimiter:
         if used is not None and used > 0:
             self._store.raise_usage(self.key, target, used, reset_after)
 
+    def adopt_rule(self, rule: Rule) -> None:
+        """Add a window the broker announced (Binance's orders per 10 s and per day, read from its
+        exchangeInfo), charged with the others from the next :meth:`acquire` on. A rule of that name
+        already there keeps the lower limit."""
+        for index, existing in enumerate(self._rules):
+            if existing.name == rule.name:
+                if rule.limit < existing.limit:
+                    self._rules[index] = attrs.evolve(existing, limit=rule.limit)
+                    self._wake()
+                return
+        self._rules.append(rule)
+
+    def fill(self, rule: str, seconds: float | None = None) -> None:
+        """After a refusal that concerns one rule only (Binance's -1015, too many orders): that rule counts
+        as full for ``seconds`` (``cool_down`` without a figure), so what it charges waits and nothing else
+        does, unlike :meth:`penalize`, which holds back every request."""
+        target = self._rules[self._rule(rule)]
+        seconds = self.cool_down if seconds is None else seconds
+        if seconds > 0:
+            self._store.raise_usage(self.key, target, target.limit, seconds)
+            self._wake()
+
     def penalize(self, retry_after: float | None = None) -> None:
         """After a 429: nothing is sent for ``retry_after`` seconds (``cool_down`` when the broker gave
         no figure). Waiting callers wait; they are not failed."""
