@@ -21,7 +21,7 @@ from orch.sim.runner import start_simulator
 
 from orch_binance import signing
 from orch_binance.connection import BinanceConnection
-from orch_binance.sim import SIM_API_KEY, SIM_SECRET_KEY, BinanceSim
+from orch_binance.sim import SIM_ACCOUNT, SIM_API_KEY, SIM_SECRET_KEY, BinanceSim
 
 BTC = Instrument("BTC/USDT", Market.CRYPTO, currency="USDT")
 D = Decimal
@@ -216,12 +216,40 @@ async def test_wrong_secret_is_an_auth_error(nursery, settings, limiter):
         await BinanceConnection(wrong, ConnectContext("binance", nursery, limiter)).open()
 
 
-async def test_a_full_ten_second_order_window_pauses_sending(conn, sim, limiter):
-    conn.http.order_limit_10s = 2  # as exchangeInfo's ORDERS / 10 SECOND would say
+async def test_a_full_ten_second_order_window_holds_back_orders_only(autojump_clock, conn, sim, limiter):
+    import trio
+
+    conn.http.set_order_limits(2)  # as exchangeInfo's ORDERS / 10 SECOND would say
+    sim.options.orders_10s = 2
+
+    def order(i: int) -> OrderRequest:
+        return OrderRequest(BTC, Side.BUY, qty=D("0.001"), type=OrderType.LIMIT, limit_price=D("10000"),
+                            time_in_force=TimeInForce.GTC, client_order_id=f"count-{i}")
+
     for i in range(2):
-        await conn.place_order(OrderRequest(BTC, Side.BUY, qty=D("0.001"), type=OrderType.LIMIT, limit_price=D("10000"),
-                                            time_in_force=TimeInForce.GTC, client_order_id=f"count-{i}"))
-    assert limiter.usage().penalized_until is not None
+        await conn.place_order(order(i))
+    started = trio.current_time()
+    # Quotes and account reads go on: the order count is not the request weight.
+    await conn.quote(BTC)
+    assert limiter.usage().penalized_until is None and trio.current_time() - started < 1.0
+    # The next order waits for the window instead of collecting -1015.
+    await conn.place_order(order(2))
+    assert trio.current_time() - started >= 10.0 - 1e-6
+    assert sim.counters["status_429"] == 0 and sim.order_counts(SIM_ACCOUNT)[0] >= 1
+
+
+async def test_the_daily_order_limit_refuses_orders_without_sending(autojump_clock, conn, sim):
+    conn.http.set_order_limits(day=2)  # as exchangeInfo's ORDERS / 1 DAY would say
+    sim.options.orders_1d = 2
+    for i in range(2):
+        await conn.place_order(OrderRequest(BTC, Side.BUY, qty=D("0.001"), type=OrderType.LIMIT,
+                                            limit_price=D("10000"), time_in_force=TimeInForce.GTC,
+                                            client_order_id=f"day-{i}"))
+    with pytest.raises(BudgetHalted, match="2 orders a day"):
+        await conn.place_order(OrderRequest(BTC, Side.BUY, qty=D("0.001"), type=OrderType.LIMIT,
+                                            limit_price=D("10000"), time_in_force=TimeInForce.GTC,
+                                            client_order_id="day-2"))
+    assert sim.order_counts(SIM_ACCOUNT)[1] == 2 and sim.counters["status_429"] == 0
 
 
 async def test_exchange_info_order_limit_is_adopted(conn):

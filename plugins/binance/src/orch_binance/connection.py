@@ -118,14 +118,27 @@ class BinanceConnection:
         return True
 
     def _adopt_limits(self, data: dict[str, Any]) -> None:
+        """Binance's own figures: its order limits become the orders budget's, and a request-weight limit
+        below the configured one is adopted (a higher one is the operator's choice to ignore)."""
+        ten_seconds = day = None
         for limit in data.get("rateLimits") or ():
             try:
                 kind, interval, number, value = (limit["rateLimitType"], limit["interval"], int(limit["intervalNum"]),
                                                  int(limit["limit"]))
             except (KeyError, TypeError, ValueError):
                 continue
+            if value <= 0:
+                continue
             if kind == "ORDERS" and interval == "SECOND" and number == 10:
-                self.http.order_limit_10s = value
+                ten_seconds = value
+            elif kind == "ORDERS" and interval == "DAY" and number == 1:
+                day = value
+            elif kind == "REQUEST_WEIGHT" and interval == "MINUTE" and number == 1:
+                observe = getattr(self._limiter, "observe", None)
+                rules = getattr(self._limiter, "rules", ())
+                if observe is not None and rules and rules[0].name == "weight":
+                    observe(limit=value, rule="weight")
+        self.http.set_order_limits(ten_seconds, day)
 
     # ----------------------------------------------------------------------------- account
 

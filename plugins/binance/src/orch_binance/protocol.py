@@ -59,6 +59,10 @@ def reveal_credentials(credentials: Credentials, *, broker: str = BROKER) -> tup
     return values[0], values[1]
 
 
+# The limiter rules Binance's order counts are kept in (see orch_binance.transport).
+ORDERS_10S_RULE, ORDERS_1D_RULE = "orders-10s", "orders-1d"
+
+
 @frozen
 class HttpRequest:
     """One REST call. ``weight`` is Binance's request weight (charged to the limiter before sending);
@@ -326,8 +330,12 @@ def error_for(request: HttpRequest, response: HttpResponse, *, broker: str = BRO
         return RateLimited(f"IP banned by Binance (HTTP 418) until {when}; orch sends nothing to Binance until "
                            "then", retry_after=retry, banned_until=None, **common)
     if status == 429 or code in (-1003, -1015):
+        # -1015 is the order count (its own windows): waiting it out must not hold back quotes.
+        window = None
+        if code == -1015:
+            window = ORDERS_1D_RULE if "DAY" in message.upper() else ORDERS_10S_RULE
         return RateLimited(f"rate limited ({message or 'too many requests'})", retry_after=usage.retry_after,
-                           **common)
+                           budget=window, **common)
     if status >= 500 or code in (-1000, -1001, -1006, -1007):
         return BrokerUnavailable(f"server error {status} on {where} ({message or 'no message'}); "
                                  "the outcome is unknown", **common)

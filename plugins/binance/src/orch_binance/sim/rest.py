@@ -131,6 +131,9 @@ def endpoint(sim: BinanceSim, name: str, handler: Handler, *, weight: int | Call
                 if ten + orders > sim.options.orders_10s:
                     raise BinanceError(429, -1015, f"Too many new orders; current limit is "
                                        f"{sim.options.orders_10s} orders per 10 SECOND.", 10.0)
+                if day + orders > sim.options.orders_1d:
+                    raise BinanceError(429, -1015, f"Too many new orders; current limit is "
+                                       f"{sim.options.orders_1d} orders per 1 DAY.", None)
             result = await handler(Call(sim, params, account_id))
             status, body = 200, result
             if orders and account_id is not None:
