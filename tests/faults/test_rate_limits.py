@@ -189,10 +189,11 @@ ALPACA = Profile(
     min_elapsed=8 * 60.0)
 
 
-# --- Binance: request weight 6000 a minute per IP; orders 100 per 10 s (and 200,000 a day) per account.
+# --- Binance: request weight 6000 a minute per IP; orders 100 per 10 s and 200,000 a day per account.
+# Lowered at the simulator only: orch adopts them from exchangeInfo's rateLimits, as from real Binance.
 
-BINANCE_WEIGHT = 600  # per minute, lowered at the simulator and in config (the real figure: 6000)
-BINANCE_ORDERS = 10  # per 10 s (the real figure: 100)
+BINANCE_WEIGHT = 300  # per minute
+BINANCE_ORDERS = 5  # per 10 s
 
 
 def binance_sim(sim: Any) -> dict[str, list[Charge]]:
@@ -221,11 +222,12 @@ def binance_refusals(sim: Any) -> int:
 
 
 def binance_families(scale: int) -> dict[str, Any]:
-    # Weights: account 20, a quote 2, an order 1 (+ 2 for its reference quote), a lookup 4.
-    n = scale * BINANCE_WEIGHT // 40
+    # Weights: account 20, a quote 2, an order 1 (+ 2 for its reference quote), a lookup 4: about `scale`
+    # minutes' worth of weight, and `scale` windows' worth of orders.
+    n = scale * BINANCE_WEIGHT // 300
     return {"orders": (scale * BINANCE_ORDERS, order("BTC/USDT", "0.01", TimeInForce.GTC)),
-            "quotes": (n, quote("BTC/USDT", "binance")), "account": (n // 2, accounts),
-            "positions": (n // 2, positions), "lookups": (n, refresh)}
+            "quotes": (5 * n, quote("BTC/USDT", "binance")), "account": (8 * n, accounts),
+            "positions": (5 * n, positions), "lookups": (3 * n, refresh)}
 
 
 BINANCE = Profile(
@@ -233,8 +235,6 @@ BINANCE = Profile(
     warm_up=seed_order("BTC/USDT", "0.01", TimeInForce.GTC),
     limits=[Limit("weight", BINANCE_WEIGHT, 60.0, lambda charge: charge.units, source="weight"),
             Limit("orders", BINANCE_ORDERS, 10.0, path_is("/api/v3/order", method="POST"))],
-    section={"rate_limits": {"weight_per_minute": BINANCE_WEIGHT, "requests_per_minute": BINANCE_WEIGHT,
-                             "orders_per_second": BINANCE_ORDERS // 10}},
     open_section={"rate_limits": {"weight_per_minute": 10**6, "requests_per_minute": 10**6,
                                   "orders_per_second": 10**4}},
     min_elapsed=8 * 60.0)
