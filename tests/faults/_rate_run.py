@@ -80,7 +80,7 @@ async def burst(broker: str, tmp_path: Path, families: Mapping[str, tuple[int, C
         refused_before = refusals(sim) if refusals else 0
         if spend_first is not None:
             await spend_first(sim)
-        config = config_from_data({"brokers": {broker: {"enabled": True, **sim.config, **(section or {})}},
+        config = config_from_data({"brokers": {broker: {"enabled": True, **merged(sim.config, section or {})}},
                                    "risk": {"enforce_market_hours": False}}, source="<rate-limits>", env={})
         store = SqliteBudgetStore(tmp_path / "rate-budget.sqlite3", clock=trio.current_time)
         async with Orchestrator.open(config, journal_file=tmp_path / "journal.sqlite3", reconcile=False,
@@ -108,6 +108,16 @@ async def burst(broker: str, tmp_path: Path, families: Mapping[str, tuple[int, C
             store.close()
         nursery.cancel_scope.cancel()
     return outcome
+
+
+def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` laid over it, sub-sections merged key by key (a test's ``market_data``
+    limit must not drop the simulator's ``data_feed``)."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merged(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) \
+            else value
+    return out
 
 
 def accounts(orch: Orchestrator, *_: Any) -> Awaitable[None]:

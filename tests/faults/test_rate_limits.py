@@ -491,3 +491,54 @@ async def test_control_without_orchs_limiter_the_simulator_refuses(broker, clock
     outcome = await profile.run(tmp_path, scale=2, section=profile.open_section, control=True)
     assert outcome.refusals > 0, report(broker, outcome, profile.limits)
     assert over_limit(profile.limits, outcome.sources), report(broker, outcome, profile.limits)
+
+
+# ------------------------------------------------------------------------------------------ a shared budget
+
+
+async def alpaca_other_client(sim: Any, spent: int = 15) -> None:
+    """Another program with the same keys spends most of the minute's trading budget first."""
+    headers = {"APCA-API-KEY-ID": sim.config["api_key"], "APCA-API-SECRET-KEY": sim.config["secret_key"]}
+    async with httpx.AsyncClient(base_url=sim.url) as other:
+        for _ in range(spent):
+            assert (await other.get("/v2/account", headers=headers)).status_code == 200
+
+
+async def binance_other_client(sim: Any, spent: int = 10) -> None:
+    """Another program on the same IP spends two thirds of the minute's request weight first."""
+    async with httpx.AsyncClient(base_url=sim.url) as other:
+        for _ in range(spent):
+            assert (await other.get("/api/v3/exchangeInfo")).status_code == 200  # weight 20
+
+
+SHARED = {"alpaca": alpaca_other_client, "binance": binance_other_client}
+
+
+@pytest.mark.parametrize("broker", sorted(SHARED))
+async def test_a_budget_partly_spent_by_another_client_is_respected(broker, clock, tmp_path):
+    """orch learns the other client's usage from the broker's headers (Alpaca's X-RateLimit-Remaining,
+    Binance's X-MBX-USED-WEIGHT-1M) on its first answers and fits its burst into what is left: counted at
+    the simulator with the other client's requests, no window is over the limit and nothing is refused."""
+    profile = PROFILES[broker]
+    outcome = await profile.run(tmp_path, scale=3, spend_first=SHARED[broker])
+    assert not outcome.failures(), f"{broker}: calls of the burst failed: {outcome.failures()}"
+    over = over_limit(profile.limits, outcome.sources)
+    assert not over, f"{broker}: over the limit {over}\n{report(broker, outcome, profile.limits)}"
+    assert outcome.refusals == 0, f"{broker}: the simulator refused {outcome.refusals} requests"
+    print(report(broker, outcome, profile.limits))
+
+
+@pytest.mark.parametrize("broker", sorted(SHARED))
+async def test_control_deaf_to_the_usage_headers_orch_would_be_refused(broker, clock, tmp_path, monkeypatch):
+    """The same run with the usage figures in the headers ignored (limits are still read): orch spends its
+    whole budget on top of the other client's and the simulator refuses, so the test above depends on orch
+    reading the usage."""
+    observe = RateLimiter.observe
+
+    def limits_only(self: RateLimiter, *, used: Any = None, remaining: Any = None, **kwargs: Any) -> None:
+        observe(self, **kwargs)
+
+    monkeypatch.setattr(RateLimiter, "observe", limits_only)
+    profile = PROFILES[broker]
+    outcome = await profile.run(tmp_path, scale=1, spend_first=SHARED[broker], control=True)
+    assert outcome.refusals > 0, report(broker, outcome, profile.limits)
