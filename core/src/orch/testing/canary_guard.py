@@ -18,9 +18,10 @@ broker, the secret in play is a canary. Scanned, while each test runs:
 A hit fails that test (in its call phase, or its teardown for what happens later) with one line per hit:
 the canary's label and where it was seen, never the value. At the end of the session every file under
 pytest's base temporary directory and the session's ``ORCH_HOME`` is scanned: SQLite databases (journal,
-rate budget) row by row, every column; other files as text. The exception is a config file the user
-wrote legitimately holds credentials: any TOML file, and JSON with a top-level ``brokers`` table. A hit there fails
-the run, naming the file (its directory names the test) and the table/column.
+rate budget) row by row, every column; other files as text. Exempt are the config files a user writes,
+which hold credentials legitimately: any TOML file, and JSON with a top-level ``brokers`` table. A hit in
+a file fails the run, naming the file (its directory names the test) and the table/column. What the session appended
+to ``logs/*.log`` under the working directory (the default file log is relative to it) is scanned too.
 
 The session's ``ORCH_HOME`` is set to a fresh directory under the base temp (unless the caller set one), so
 journals and session stores the suite writes never land in the developer's own state directory.
@@ -40,6 +41,7 @@ import os
 import sqlite3
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,7 @@ class _Guard:
         self.scanned = 0
         self.restore: list[tuple[Any, str, Any]] = []
         self.owner: pytest.Config | None = None
+        self.file_seconds = 0.0
 
     def check(self, text: Any, where: str) -> None:
         self.scanned += 1
@@ -343,9 +346,30 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         home = factory.mktemp("orch-home", numbered=False)
         os.environ["ORCH_HOME"] = str(home)
         session.config.stash[_HOME] = home
+    # The default log file is relative to the working directory (logs/trading_orchestrator.log): what the
+    # session appends to a log there is scanned at the end.
+    logs = Path.cwd() / "logs"
+    session.config.stash[_CWD_LOGS] = {
+        path: path.stat().st_size for path in (logs.glob("*.log") if logs.is_dir() else ()) if path.is_file()}
 
 
 _HOME = pytest.StashKey[Path]()
+_CWD_LOGS = pytest.StashKey[dict]()
+
+
+def _scan_cwd_logs(guard: _Guard, before: dict[Path, int]) -> None:
+    logs = Path.cwd() / "logs"
+    if not logs.is_dir():
+        return
+    for path in logs.glob("*.log"):
+        try:
+            with path.open("rb") as handle:
+                handle.seek(before.get(path, 0))
+                data = handle.read(_MAX_FILE)
+        except OSError:
+            continue
+        if data:
+            guard.check(data, f"file {path} (what this session appended)")
 
 
 def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
@@ -405,9 +429,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     home = session.config.stash.get(_HOME, None)
     if home is not None and not any(home.is_relative_to(root) for root, _ in roots):
         roots.append((home, "ORCH_HOME"))
+    started = time.perf_counter()
     for root, label in roots:
         if root.is_dir():
             scan_tree(root, label, guard.check)
+    _scan_cwd_logs(guard, session.config.stash.get(_CWD_LOGS, {}))
+    guard.file_seconds = time.perf_counter() - started
+    if home is not None and os.environ.get("ORCH_HOME") == str(home):
+        del os.environ["ORCH_HOME"]
     if guard.session_hits and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -423,8 +452,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         for line in guard.session_hits:
             terminalreporter.line(f"leak: {line}")
     else:
-        terminalreporter.line(f"secret canaries: {len(guard.canaries)} canaries, {guard.scanned} texts scanned, "
-                              "no leak")
+        terminalreporter.line(f"secret canaries: {len(guard.canaries)} canaries, {guard.scanned} texts scanned "
+                              f"(files at the end: {guard.file_seconds:.2f} s), no leak")
 
 
 __all__ = ["MARKER", "active", "caught_leaks", "check", "scan_tree"]
