@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
 
 from orch.errors import ProtocolError
 
@@ -21,3 +23,25 @@ def reading(what: str, *, title: str, broker: str) -> Iterator[None]:
     except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         detail = f"missing field {exc}" if isinstance(exc, KeyError) else (str(exc) or type(exc).__name__)
         raise ProtocolError(f"cannot read {title} {what}: {detail}", broker=broker) from None
+
+
+# No id, count, timestamp or amount a broker sends has more digits than this: beyond, a value is corrupt.
+MAX_DIGITS = 40
+
+
+def integer(value: Any) -> int:
+    """``int(value)`` for a value from the wire, refusing (ValueError) a Decimal too large to be an id, a
+    count or a timestamp before converting it: ``int(Decimal("1E+999999"))`` alone takes a minute."""
+    if isinstance(value, Decimal) and value.is_finite() and value.adjusted() > MAX_DIGITS:
+        raise ValueError(f"number out of range: {value:.3E}")
+    return int(value)
+
+
+def json_decimal(text: str) -> Decimal:
+    """``parse_float`` for ``json.loads``: an exact Decimal, refusing (ValueError, which ``json.loads``
+    passes on) an exponent no broker sends, so a hostile ``1E+999999`` never reaches ``int()`` or
+    arithmetic that would stall the event loop on it."""
+    value = Decimal(text)
+    if value and abs(value.adjusted()) > MAX_DIGITS * 10:
+        raise ValueError(f"number out of range: {text[:20]}")
+    return value
