@@ -214,8 +214,8 @@ class XtbConnection:
                         fallback: OrderRequest | None = None) -> Order:
         data = await self.socket.call(protocol.trade_transaction(trans))
         try:
-            number = int(data["order"])
-        except (KeyError, TypeError, ValueError):
+            number = protocol.order_number(data, broker=self.broker)
+        except ProtocolError:
             # XTB took the request (status true) but its answer is unreadable: the outcome is unknown.
             raise BrokerUnavailable("transaction accepted but its order number was unreadable",
                                     broker=self.broker) from None
@@ -322,7 +322,7 @@ class XtbConnection:
 
     async def _settle(self, trans: TradeTransInfo) -> None:
         data = await self.socket.call(protocol.trade_transaction(trans))
-        status = await self._confirm(int(data["order"]))
+        status = await self._confirm(protocol.order_number(data, broker=self.broker))
         if status is not None and status.request_status in (protocol.ERROR, protocol.REJECTED):
             raise protocol.refusal(status, broker=self.broker)
 

@@ -21,6 +21,7 @@ from orch.errors import (AuthError, BrokerError, BrokerUnavailable, Insufficient
                          OrderRejected, PermissionDenied, ProtocolError, RateLimited, UnknownInstrument)
 from orch.models import (Account, Instrument, Market, Order, OrderStatus, OrderType, Position, Quote, Side,
                          TimeInForce, to_decimal)
+from orch.parsing import integer, json_decimal
 from orch.secret import REDACTED, Secret
 
 from orch_xtb.symbols import XtbSymbol, from_lots
@@ -197,13 +198,25 @@ def reading(what: str, *, broker: str = BROKER) -> Iterator[None]:
     """A missing or malformed field is a ProtocolError naming what was being read."""
     try:
         yield
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ProtocolError(f"unreadable {what} ({type(exc).__name__}: {exc})", broker=broker) from None
+    # LookupError: a missing key or index; ArithmeticError: decimal's InvalidOperation/Overflow and
+    # OverflowError (a number or a timestamp far out of range).
+    except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+        raise ProtocolError(f"unreadable {what} ({type(exc).__name__}: {str(exc)[:200]})", broker=broker) from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number XTB sends")
+
+
+def order_number(data: Any, *, broker: str = BROKER) -> int:
+    """The ``order`` number of a tradeTransaction answer."""
+    with reading("transaction answer", broker=broker):
+        return integer(data["order"])
 
 
 def decode(frame: str | bytes, *, broker: str = BROKER) -> dict[str, Any]:
     try:
-        data = json.loads(frame, parse_float=Decimal)
+        data = json.loads(frame, parse_float=json_decimal, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"unreadable reply: {type(exc).__name__}", broker=broker) from None
     if not isinstance(data, dict):
@@ -287,7 +300,7 @@ def stream_session_id(login_reply: Mapping[str, Any], *, broker: str = BROKER) -
 def from_ms(value: Any) -> datetime | None:
     if value in (None, 0, ""):
         return None
-    return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(integer(value) / 1000, tz=timezone.utc)
 
 
 def to_ms(when: datetime) -> int:
@@ -337,12 +350,12 @@ def _optional(value: Any) -> Decimal | None:
 
 def parse_trade(record: Mapping[str, Any], *, broker: str = BROKER) -> TradeRecord:
     with reading("trade record", broker=broker):
-        cmd = int(record["cmd"])
+        cmd = integer(record["cmd"])
         if cmd not in _CMD_SIDE:
             raise ValueError(f"cmd {cmd} is not a trade")
         return TradeRecord(
-            order=int(record["order"]), order2=int(record.get("order2") or record["order"]),
-            position=int(record.get("position") or record["order"]), cmd=cmd, symbol=str(record["symbol"]),
+            order=integer(record["order"]), order2=integer(record.get("order2") or record["order"]),
+            position=integer(record.get("position") or record["order"]), cmd=cmd, symbol=str(record["symbol"]),
             volume=to_decimal(record["volume"]), open_price=to_decimal(record["open_price"]),
             close_price=_optional(record.get("close_price")), closed=bool(record.get("closed")),
             sl=to_decimal(record.get("sl") or 0), tp=to_decimal(record.get("tp") or 0),
@@ -354,7 +367,9 @@ def parse_trade(record: Mapping[str, Any], *, broker: str = BROKER) -> TradeReco
 def parse_trades(data: Any, *, broker: str = BROKER) -> list[TradeRecord]:
     if not isinstance(data, list):
         raise ProtocolError("expected a list of trade records", broker=broker)
-    return [parse_trade(r, broker=broker) for r in data if int(r.get("cmd", -1)) in _CMD_SIDE]
+    with reading("trade records", broker=broker):
+        kept = [r for r in data if integer(r.get("cmd", -1)) in _CMD_SIDE]
+    return [parse_trade(r, broker=broker) for r in kept]
 
 
 def order_from_trade(trade: TradeRecord, instrument: Instrument, info: XtbSymbol | None, *,
@@ -366,6 +381,11 @@ def order_from_trade(trade: TradeRecord, instrument: Instrument, info: XtbSymbol
       ``close_price`` on the other side;
     * a pending record (BUY_LIMIT…SELL_STOP) is a resting order, a closed pending one was deleted.
     """
+    with reading("trade record", broker=broker):
+        return _order_from_trade(trade, instrument, info, broker=broker)
+
+
+def _order_from_trade(trade: TradeRecord, instrument: Instrument, info: XtbSymbol | None, *, broker: str) -> Order:
     qty = from_lots(trade.volume, info)
     comment = trade.custom_comment or None
     common = dict(broker=broker, broker_order_id=str(trade.order), instrument=instrument, qty=qty,
@@ -407,7 +427,7 @@ class TransactionStatus:
 
 def parse_transaction_status(data: Mapping[str, Any], *, broker: str = BROKER) -> TransactionStatus:
     with reading("transaction status", broker=broker):
-        return TransactionStatus(order=int(data["order"]), request_status=int(data["requestStatus"]),
+        return TransactionStatus(order=integer(data["order"]), request_status=integer(data["requestStatus"]),
                                  message=None if data.get("message") is None else str(data["message"]),
                                  custom_comment=str(data.get("customComment") or ""),
                                  ask=_optional(data.get("ask")), bid=_optional(data.get("bid")))
@@ -432,7 +452,7 @@ def parse_tick(record: Mapping[str, Any], instrument: Instrument, *, broker: str
 
 def parse_quotations(data: Any, symbol: str, instrument: Instrument, *, broker: str = BROKER) -> Quote:
     with reading("tick prices", broker=broker):
-        rows = [r for r in data["quotations"] if r.get("symbol") == symbol and int(r.get("level") or 0) == 0]
+        rows = [r for r in data["quotations"] if r.get("symbol") == symbol and integer(r.get("level") or 0) == 0]
     if not rows:
         raise UnknownInstrument(f"no price for {symbol}", broker=broker)
     return parse_tick(rows[-1], instrument, broker=broker)
@@ -442,6 +462,12 @@ def positions_from_trades(trades: Sequence[TradeRecord], symbols: Mapping[str, X
                           instrument_for: Any, *, broker: str = BROKER) -> list[Position]:
     """Open trades (not pending orders) netted per symbol: XTB reports one record per trade, orch one
     position per instrument (negative for a net short)."""
+    with reading("open trades", broker=broker):
+        return _positions(trades, symbols, instrument_for, broker=broker)
+
+
+def _positions(trades: Sequence[TradeRecord], symbols: Mapping[str, XtbSymbol], instrument_for: Any, *,
+               broker: str) -> list[Position]:
     grouped: dict[str, list[TradeRecord]] = {}
     for trade in trades:
         if not trade.pending and not trade.closed:

@@ -15,6 +15,7 @@ from typing import Any
 from attrs import frozen
 
 from orch.errors import ProtocolError
+from orch.parsing import integer
 from orch.models import Instrument, Quote
 
 from orch_xtb import protocol
@@ -75,12 +76,15 @@ class QuoteSession:
                                      broker=self._broker)
         self.state = "streaming"
         if kind == "keepAlive":
-            return StreamOutput(items=(KeepAlive(int((data or {}).get("timestamp") or 0)),))
+            with protocol.reading("keepAlive record", broker=self._broker):
+                return StreamOutput(items=(KeepAlive(integer((data or {}).get("timestamp") or 0)),))
         if kind == "tickPrices":
             if not isinstance(data, dict):
                 raise ProtocolError("tickPrices without data", broker=self._broker)
             instrument = self._instruments.get(str(data.get("symbol")))
-            if instrument is None or int(data.get("level") or 0) != 0:
+            with protocol.reading("tick record", broker=self._broker):
+                level = integer(data.get("level") or 0)
+            if instrument is None or level != 0:
                 return StreamOutput()
             quote: Quote = protocol.parse_tick(data, instrument, broker=self._broker)
             return StreamOutput(items=(quote,))

@@ -18,6 +18,7 @@ from attrs import frozen
 
 from orch.errors import InvalidOrder, ProtocolError, UnknownInstrument
 from orch.models import Instrument, Market, to_decimal
+from orch.parsing import integer
 
 BROKER = "xtb"
 _SEPARATORS = re.compile(r"[/\-_ ]")
@@ -56,9 +57,11 @@ class XtbSymbol:
 
 def parse_symbol(record: Mapping[str, Any], *, broker: str = BROKER) -> XtbSymbol:
     try:
-        precision = int(record["precision"])
+        precision = integer(record["precision"])
+        if not 0 <= precision <= 20:
+            raise ValueError(f"precision {precision} out of range")
         tick = record.get("tickSize")
-        return XtbSymbol(
+        info = XtbSymbol(
             symbol=str(record["symbol"]), category=str(record.get("categoryName") or ""),
             currency=str(record.get("currency") or ""), currency_profit=str(record.get("currencyProfit") or ""),
             precision=precision, contract_size=to_decimal(record["contractSize"]),
@@ -66,7 +69,12 @@ def parse_symbol(record: Mapping[str, Any], *, broker: str = BROKER) -> XtbSymbo
             lot_step=to_decimal(record["lotStep"]),
             tick_size=to_decimal(tick) if tick not in (None, 0) else Decimal(1).scaleb(-precision),
             description=str(record.get("description") or ""))
-    except (KeyError, TypeError, ValueError) as exc:
+        # Quantities are divided by the contract size and checked against the lot step: a zero or
+        # negative one would fail there, far from the record that caused it.
+        if info.contract_size <= 0 or info.lot_step < 0 or info.lot_min < 0 or info.tick_size < 0:
+            raise ValueError("contractSize, lotStep, lotMin or tickSize out of range")
+        return info
+    except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise ProtocolError(f"unreadable symbol record ({type(exc).__name__}: {exc})", broker=broker) from None
 
 
