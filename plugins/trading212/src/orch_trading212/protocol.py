@@ -352,8 +352,9 @@ def error_for(request: HttpRequest, response: HttpResponse, *, now: float, broke
         return PermissionDenied(f"{where}: the API key lacks the scope for this ({text})",
                                 hint="enable the scope in the app's API settings", **kwargs)
     if status == 429:
+        # Each endpoint has its own limit: the refusal holds back this endpoint's budget only.
         return RateLimited(f"{where}: rate limited ({text})", retry_after=retry_after(response.headers, now=now),
-                           **kwargs)
+                           budget=request.endpoint, **kwargs)
     if status == 408 or status >= 500:
         return BrokerUnavailable(f"{where}: HTTP {status} ({text})", **kwargs)
     if status == 404:

@@ -30,9 +30,18 @@ log = logging.getLogger("orch.broker.trading212")
 
 
 def endpoint_limiters(shared: RateLimiter, *, name: str) -> dict[str, RateLimiter]:
-    return {endpoint: RateLimiter([Rule(endpoint, limit, period, weighted=False)], name=name, store=shared.store,
-                                  key=f"{shared.key}:{endpoint}", cool_down=period)
-            for endpoint, (limit, period) in protocol.LIMITS.items()}
+    """One budget per endpoint. Made as separate budgets of the shared limiter where it has them, so a
+    429 naming its endpoint (``RateLimited.budget``) holds back that endpoint alone, not every call."""
+    make = getattr(shared, "budget", None)
+    limiters = {}
+    for endpoint, (limit, period) in protocol.LIMITS.items():
+        rules = [Rule(endpoint, limit, period, weighted=False)]
+        if make is not None:
+            limiters[endpoint] = make(endpoint, rules)
+        else:
+            limiters[endpoint] = RateLimiter(rules, name=name, store=shared.store, key=f"{shared.key}:{endpoint}")
+        limiters[endpoint].cool_down = period
+    return limiters
 
 
 class HttpSession:
@@ -62,9 +71,11 @@ class HttpSession:
     async def call(self, request: HttpRequest) -> Any:
         """Send ``request``; return its decoded JSON (None for an empty answer) or raise the orch error."""
         own = self._limiter_for(request.endpoint)
+        # The endpoint's window, the one Trading 212 counts, is charged last, right before sending: charged
+        # first, a wait on the shared cap could let several of its turns pass and send them together.
+        await self._limiter.acquire(1, order=request.is_order)
         if own is not None:
             await own.acquire(1)
-        await self._limiter.acquire(1, order=request.is_order)
         headers = {"Authorization": protocol.authorization(self._credentials), "Accept": "application/json"}
         if request.body is not None:
             headers["Content-Type"] = "application/json"
