@@ -542,3 +542,45 @@ async def test_control_deaf_to_the_usage_headers_orch_would_be_refused(broker, c
     profile = PROFILES[broker]
     outcome = await profile.run(tmp_path, scale=1, spend_first=SHARED[broker], control=True)
     assert outcome.refusals > 0, report(broker, outcome, profile.limits)
+
+
+# ------------------------------------------------------------------------------------------ the right family
+
+
+async def t212_other_client(sim: Any) -> None:
+    """Another program with the same key reads the account summary: Trading 212's window for it (1 per
+    5 s) is spent when orch asks next."""
+    from orch_trading212 import protocol
+    from orch_trading212.protocol import Credentials
+    from orch.secret import Secret
+
+    auth = protocol.authorization(Credentials(Secret(sim.config["api_key"]), Secret(sim.config["secret_key"])))
+    async with httpx.AsyncClient(base_url=sim.url) as other:
+        answer = await other.get("/api/v0/equity/account/summary", headers={"Authorization": auth})
+        assert answer.status_code == 200
+
+
+async def test_a_429_on_one_trading212_endpoint_holds_back_that_endpoint_only(clock, tmp_path, monkeypatch):
+    """Trading 212 limits each endpoint on its own: the 429 orch earns on the account summary (its window
+    spent by another client) must not hold back positions or orders for the summary's 5 s."""
+    finished: dict[str, list[float]] = {"account": [], "positions": []}
+
+    def timed(name: str, call: Any):
+        async def run(orch: Orchestrator, context: Any) -> None:
+            await call(orch, context)
+            finished[name].append(trio.current_time())
+        return run
+
+    started = []
+
+    async def seed(orch: Orchestrator) -> None:
+        started.append(trio.current_time())
+
+    outcome = await burst("trading212", tmp_path, {"account": (1, timed("account", accounts)),
+                                                   "positions": (3, timed("positions", positions))},
+                          prepare=t212_sim, spend_first=t212_other_client, warm_up=seed, refusals=t212_refusals)
+    assert not outcome.failures(), outcome.failures()
+    assert outcome.refusals >= 1  # the account summary was refused once, and retried after the reset
+    # Positions (1 a second) went on at their own pace, not after the summary's reset.
+    assert max(finished["positions"]) - started[0] <= 3.0 + 1e-6, (started, finished)
+    assert min(finished["account"]) - started[0] >= 4.0, (started, finished)
