@@ -30,6 +30,7 @@ Secrets:
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import re
@@ -144,11 +145,15 @@ def _parse(text: str, where: str, fmt: str) -> Any:
             line = f"{where}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"
         except ValueError as exc:
             line = f"{where}: invalid JSON: {exc}"
+        except RecursionError:
+            line = f"{where}: invalid JSON: nested too deeply"
     else:
         import tomllib
 
         try:
             return tomllib.loads(text, parse_float=Decimal)
+        except RecursionError:
+            line = f"{where}: invalid TOML: nested too deeply"
         except tomllib.TOMLDecodeError as exc:
             message = str(exc)
             found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
@@ -157,6 +162,8 @@ def _parse(text: str, where: str, fmt: str) -> Any:
                 line = f"{where}:{found.group(1)}:{found.group(2)}: invalid TOML: {message}"
             else:
                 line = f"{where}: invalid TOML: {message}"
+        except ValueError as exc:  # not a TOMLDecodeError: an integer of more digits than Python converts
+            line = f"{where}: invalid TOML: {' '.join(str(exc).split())}"
     raise ConfigError(line, problems=[line])
 
 
@@ -390,6 +397,9 @@ def config_from_data(data: Mapping[str, Any], *, source: str | None = None, reso
         installed = list(registry.installed_broker_names())
         for name, section in raw_brokers.items():
             path = join("brokers", name)
+            if not isinstance(name, str):  # only data built in code; a file's keys are text
+                problems.append((path, "a broker name must be text"))
+                continue
             if not isinstance(section, dict):
                 problems.append((path, "expected a table (the broker's settings)"))
                 continue
@@ -540,7 +550,10 @@ def require_secrets(cfg: OrchConfig, broker: str) -> Any:
 
 def _drop_none(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+        # An enum key (broker_selection.by_market's Market) is written as its value: tomli_w would write
+        # str(key), "Market.US_STOCKS", which does not load back.
+        return {(k.value if isinstance(k, enum.Enum) else k): _drop_none(v) for k, v in value.items()
+                if v is not None}
     if isinstance(value, list):
         return [_drop_none(v) for v in value if v is not None]
     return value

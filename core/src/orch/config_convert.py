@@ -279,8 +279,8 @@ def problems_from(exc: BaseException, path: str) -> list[Problem]:
     out: list[Problem] = []
     if isinstance(exc, ForbiddenExtraKeysError):
         names = _field_names(exc.cl)
-        for key in sorted(exc.extra_fields):
-            out.append((join(path, key), f"unknown key{did_you_mean(key, names)}"))
+        for key in sorted(exc.extra_fields, key=str):  # keys of data built in code need not be text
+            out.append((join(path, key), f"unknown key{did_you_mean(str(key), names)}"))
     elif isinstance(exc, ClassValidationError):
         for sub in exc.exceptions:
             note = _note(sub, AttributeValidationNote)
