@@ -772,7 +772,9 @@ def error_for(request: HttpRequest, response: HttpResponse, *, broker: str = BRO
     where = f"{request.method} {request.url.rsplit('/', 2)[-2]}/{request.url.rsplit('/', 1)[-1]}"
     common = dict(broker=broker, status=status, broker_message=text or None)
     if status == 429:
-        return RateLimited(f"rate limited on {where}", retry_after=retry_after(response.headers), **common)
+        # DEGIRO's 429 is its order pacing: it holds back orders (the limiter's "orders" window), not quotes.
+        return RateLimited(f"rate limited on {where}", retry_after=retry_after(response.headers),
+                           budget="orders" if request.is_order else None, **common)
     if status >= 500:
         return BrokerUnavailable(f"HTTP {status} on {where}", **common)
     if status == 401:
