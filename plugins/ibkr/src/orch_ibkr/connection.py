@@ -562,13 +562,17 @@ class IbkrConnection(MessageHandlers):
     async def get_order(self, ref: OrderRef) -> Order | None:
         """By IB order id or by orderRef, among this client's open orders and executions (both asked
         afresh) and what this connection saw. An order sent just before a drop that TWS neither lists as
-        open nor executed after the reconnect never arrived: that is the proof of absence (None)."""
+        open nor executed after the reconnect never arrived: that is the proof of absence (None). So is one
+        TWS never acknowledged that its fresh open-order list, asked after it on the same socket, leaves out
+        (TWS refused it, e.g. for pacing): TWS answers in order, so an order it took would be listed or
+        have reported its status first."""
         await self.sync_executions()
-        await self.sync_open_orders()
+        listed = await self.sync_open_orders()
         record = self._find(ref)
         if record is None:
             return None
-        if record.status == "PendingSubmit" and record.epoch < self.reconnects and not record.executions:
+        if record.status == "PendingSubmit" and not record.executions and (
+                record.epoch < self.reconnects or record.order_id not in listed):
             del self.orders[record.order_id]
             return None
         return record.to_order(self.broker, self._legs(record))

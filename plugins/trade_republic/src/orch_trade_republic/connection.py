@@ -292,15 +292,18 @@ class TradeRepublicConnection:
         ``clientProcessId`` a client-id lookup cannot prove absence and raises BrokerUnavailable."""
         cpid = protocol.client_process_id(ref.client_order_id) if ref.client_order_id else None
         carries_cpid = False
+        seen = False
         for terminated in (False, True):
             for item in await self._items(terminated=terminated):
+                seen = True
                 carries_cpid = carries_cpid or "clientProcessId" in item
                 if ref.broker_order_id is not None:
                     if str(item.get("id")) == ref.broker_order_id:
                         return await self._order(item, ref.client_order_id)
                 elif cpid is not None and item.get("clientProcessId") == cpid:
                     return await self._order(item, ref.client_order_id)
-        if ref.broker_order_id is None and not carries_cpid:
+        # Empty lists prove absence too: there is no order at all the client order id could be hiding in.
+        if ref.broker_order_id is None and seen and not carries_cpid:
             raise BrokerUnavailable("cannot look an order up by client order id: Trade Republic's order lists "
                                     "do not carry clientProcessId", broker=self.broker,
                                     hint="match it by instrument, side and quantity")

@@ -257,6 +257,8 @@ async def confirm_order(sim: DegiroSim, request: Request, match: dict[str, str])
     sim.counters["orders"] += 1
     if order.reject_code is not None:
         return wire.rejection(order.reject_code, order.reject_reason)
+    # A "lost answer" fault: the order stands, the fault middleware cuts (or stalls) the reply.
+    sim.faults.after_order_accepted()
     return _json({"data": {"orderId": order.id}})
 
 

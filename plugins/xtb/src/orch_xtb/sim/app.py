@@ -25,7 +25,7 @@ from orch.sim.faults import Faults
 from orch.sim.spec import SimulatorSpec, engine_factory
 
 from orch_xtb.protocol import to_json
-from orch_xtb.sim.state import SIM_ACCOUNT, SIM_PASSWORD, SIM_USER, XtbError, XtbSim, ms
+from orch_xtb.sim.state import REJECTED, SIM_ACCOUNT, SIM_PASSWORD, SIM_USER, XtbError, XtbSim, ms
 
 log = logging.getLogger("orch.sim.xtb")
 
@@ -188,10 +188,21 @@ async def command_socket(ws: WebSocket) -> None:
                 reply = _error(exc.code, exc.description)
             if tag is not None:
                 reply["customTag"] = tag
+            if name == "tradeTransaction" and _accepted(sim, reply) and sim.faults.after_order_accepted():
+                # The transaction stands; its answer is lost: the fault middleware turns this send into a
+                # closed socket (drop_mode "reset") or swallows it ("hang").
+                sim.counters.lost_answers += 1
             await socket.send(reply)
     finally:
         # A dropped main connection ends its stream session, as on XTB.
         sim.end_session(session)
+
+
+def _accepted(sim: XtbSim, reply: dict[str, Any]) -> bool:
+    """Whether a tradeTransaction answer is for a transaction XTB took (not refused up front)."""
+    number = (reply.get("returnData") or {}).get("order") if reply.get("status") else None
+    request = sim.requests.get(number) if isinstance(number, int) else None
+    return request is not None and request.request_status != REJECTED
 
 
 # ------------------------------------------------------------------------------------------ streaming

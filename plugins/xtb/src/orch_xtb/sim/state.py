@@ -103,6 +103,7 @@ class Counters:
     transactions: int = 0
     stream_connections: int = 0
     spacing_violations: int = 0
+    lost_answers: int = 0  # tradeTransaction answers dropped by the fault plan
 
 
 class XtbSim:
