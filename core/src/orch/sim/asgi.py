@@ -152,6 +152,10 @@ class FaultMiddleware:
             if state.closed:
                 raise _Silenced
             if message["type"] == "websocket.send":
+                if exchange.drop and self.faults.plan.drop_mode == "hang":
+                    # The answer to the accepted order never comes; the socket stays open.
+                    exchange.drop = False
+                    return
                 action = "drop" if exchange.drop else self.faults.stream_message(state)
                 if action == "silence":
                     return
