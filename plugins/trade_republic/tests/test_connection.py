@@ -88,8 +88,17 @@ async def test_a_lost_order_answer_is_an_unknown_outcome_then_found_by_client_id
 async def test_without_clientprocessid_in_the_lists_absence_is_not_proven(autojump_clock):
     async with open_harness("trade_republic") as h:
         sim_of(h).options.echo_client_process_id = False
+        await h.client.place_order(OrderRequest(instrument=SAP, side=Side.BUY, qty=Decimal(1),
+                                                type=OrderType.MARKET, client_order_id="orch-sent-once"))
         with pytest.raises(BrokerUnavailable, match="clientProcessId"):
             await h.client.get_order(OrderRef(client_order_id="orch-never-sent"))
+
+
+async def test_empty_order_lists_prove_absence(autojump_clock):
+    # Found by tests/faults: a 5xx on the first order of an account left it "in flight" for good.
+    async with open_harness("trade_republic") as h:
+        sim_of(h).options.echo_client_process_id = False
+        assert await h.client.get_order(OrderRef(client_order_id="orch-never-sent")) is None
 
 
 async def test_refreshes_resume_after_a_new_login(autojump_clock):
