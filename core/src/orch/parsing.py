@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -45,3 +46,17 @@ def json_decimal(text: str) -> Decimal:
     if value and abs(value.adjusted()) > MAX_DIGITS * 10:
         raise ValueError(f"number out of range: {text[:20]}")
     return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a broker sends")
+
+
+def json_loads(data: str | bytes) -> Any:
+    """A broker's JSON with exact Decimals (:func:`json_decimal`), no NaN/Infinity, and every way of
+    being unreadable (bad JSON, invalid UTF-8, nesting deep enough to exhaust the recursion limit)
+    raised as ValueError: callers turn that one exception into their ProtocolError."""
+    try:
+        return json.loads(data, parse_float=json_decimal, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None

@@ -1,7 +1,9 @@
 """Keeping one broker websocket alive, shared by the plugins: connect, let a fresh sans-IO session
 authenticate and subscribe, deliver what it yields; on a drop, a mute feed or a handshake nobody answers,
 back off (with jitter) and start over, which resubscribes. What a broker counts as fatal, its sessions and
-its extras (gap reports, keep-alives) stay in its plugin; this module only runs the loop.
+its extras (gap reports, keep-alives) stay in its plugin; this module only runs the loop. Once a session
+streams, a frame it cannot read (:func:`unreadable`) is skipped with a warning: one garbage frame never
+costs the connection, let alone the stream.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any, Protocol
 
 import trio
 from attrs import frozen
+
+from orch.errors import OrchError, ProtocolError
 
 log = logging.getLogger("orch.streaming")
 
@@ -79,6 +83,24 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def unreadable(exc: Exception) -> bool:
+    """Whether ``exc``, raised while reading one frame of a stream that is already streaming, only means
+    that frame is unreadable (garbage, a missing field, a wrong type): the frame is skipped and the
+    connection kept. A ProtocolError carrying the broker's own code is the broker saying something (a
+    refused subscription) and goes to the plugin's classify like any other error."""
+    if isinstance(exc, ProtocolError):
+        return exc.broker_code is None
+    return not isinstance(exc, OrchError)
+
+
+def report_skipped(logger: logging.Logger, broker: str, where: str, exc: BaseException, count: int) -> None:
+    """One warning per skipped frame, thinned out once a feed keeps sending garbage (1-10, then every
+    100th) so a broken feed cannot flood the log."""
+    if count <= 10 or count % 100 == 0:
+        detail = str(exc) if isinstance(exc, OrchError) else describe(exc)
+        logger.warning("%s: stream %s: skipped an unreadable frame (%s); %d so far", broker, where, detail, count)
+
+
 # (exception, url, broker) -> None to retry, or the exception to end the stream with (the same object to
 # re-raise it as is).
 Classify = Callable[[Exception, str, str], BaseException | None]
@@ -98,6 +120,7 @@ async def run_stream(url: str, make_session: Callable[[], Session | Awaitable[Se
     attempt = 0
     down_since: float | None = None
     reason = ""
+    skipped = 0
     while True:
         made = make_session()
         try:
@@ -127,7 +150,14 @@ async def run_stream(url: str, make_session: Callable[[], Session | Awaitable[Se
                                 continue
                             raise _Silent(f"no frame for {policy.silence:g}s and no answer to a ping")
                         quiet = 0
-                        output = session.receive(frame)
+                        try:
+                            output = session.receive(frame)
+                        except Exception as exc:
+                            if not (session.ready and unreadable(exc)):
+                                raise
+                            skipped += 1
+                            report_skipped(logger, broker, url, exc, skipped)
+                            continue
                         for message in output.send:
                             await ws.send_message(message)
                         if session.ready and setup.deadline != math.inf:
