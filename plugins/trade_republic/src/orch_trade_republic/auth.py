@@ -25,6 +25,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import platform
 import time as _time
 import uuid
@@ -38,6 +39,7 @@ from attrs import field, frozen
 
 from orch.errors import (AuthError, BrokerError, BrokerUnavailable, PermissionDenied, ProtocolError,
                          RateLimited)
+from orch.parsing import json_loads
 from orch.secret import REDACTED, mask
 
 from orch_trade_republic.frames import BROKER
@@ -45,6 +47,7 @@ from orch_trade_republic.frames import BROKER
 APP_VERSION = "2.2631.13"
 PLATFORM = "web"
 DEFAULT_TTL = 290.0
+LATEST_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z
 AUTHENTICATOR = "AUTHENTICATOR_VERIFICATION"
 SESSION_COOKIE = "tr_session"
 REFRESH_COOKIE = "tr_refresh"
@@ -167,31 +170,35 @@ class ProcessState:
 
 def decode(response: HttpResponse, *, broker: str = BROKER) -> Any:
     try:
-        return json.loads(response.body, parse_float=Decimal) if response.body.strip() else None
-    except (ValueError, UnicodeDecodeError):
+        return json_loads(response.body) if response.body.strip() else None
+    except ValueError:
         raise ProtocolError(f"unreadable answer (HTTP {response.status}, not JSON)", broker=broker) from None
 
 
 def parse_login_started(data: Any, *, broker: str = BROKER) -> LoginStarted:
     if not isinstance(data, Mapping) or not data.get("processId"):
         raise ProtocolError("the login answer has no processId", broker=broker)
-    try:
-        countdown = float(data.get("countdownInSeconds") or 120)
-    except (TypeError, ValueError):
-        countdown = 120.0
+    countdown = _float(data.get("countdownInSeconds")) or 120.0
     return LoginStarted(str(data["processId"]), countdown)
 
 
 def _epoch(value: Any) -> float | None:
-    if value is None:
+    """Epoch seconds from milliseconds, seconds or ISO text; None when unreadable or outside the years
+    a datetime can show (the time is printed in messages)."""
+    if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, (int, Decimal)):
-        number = float(value)
-        return number / 1000 if number > 1e11 else number
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+    if isinstance(value, (int, float, Decimal)):
+        try:
+            number = float(value)
+        except (OverflowError, ValueError):
+            return None
+        number = number / 1000 if number > 1e11 else number
+    else:
+        try:
+            number = datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+        except (ValueError, OverflowError):
+            return None
+    return number if 0 <= number <= LATEST_EPOCH else None
 
 
 def parse_process(data: Any, *, broker: str = BROKER) -> ProcessState:
@@ -232,7 +239,7 @@ def jwt_claims(token: str | None) -> dict[str, Any]:
         return {}
     part = token.split(".")[1]
     try:
-        data = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        data = json_loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
     except (ValueError, binascii.Error):
         return {}
     return data if isinstance(data, dict) else {}
@@ -262,8 +269,8 @@ def error_for(request: HttpRequest, response: HttpResponse, *, now: float | None
     time of the next allowed attempt and marked so nothing retries it (``banned_until``)."""
     status = response.status
     try:
-        data = json.loads(response.body) if response.body.strip() else None
-    except (ValueError, UnicodeDecodeError):
+        data = json_loads(response.body) if response.body.strip() else None
+    except ValueError:
         data = None
     code, message, meta = _error_fields(data)
     common = {"broker": broker, "broker_code": code or status, "broker_message": mask(message), "status": status}
@@ -302,7 +309,10 @@ def error_for(request: HttpRequest, response: HttpResponse, *, now: float | None
 
 
 def _float(value: Any) -> float | None:
+    """Seconds to wait, from a header or a field: None unless a finite number (an infinite wait would
+    stall every caller sharing the limiter)."""
     try:
-        return max(0.0, float(value)) if value is not None else None
-    except (TypeError, ValueError):
+        number = float(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError, OverflowError):
         return None
+    return max(0.0, number) if number is not None and math.isfinite(number) else None

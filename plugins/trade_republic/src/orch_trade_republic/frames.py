@@ -20,6 +20,7 @@ from typing import Any
 from attrs import frozen
 
 from orch.errors import ProtocolError
+from orch.parsing import json_loads
 
 from orch_trade_republic.delta import DeltaError, apply_delta
 
@@ -46,9 +47,14 @@ def dumps(data: Any) -> str:
 
 def loads(text: str, *, broker: str = BROKER, what: str = "answer") -> Any:
     try:
-        return json.loads(text, parse_float=Decimal) if text.strip() else None
+        return json_loads(text) if text.strip() else None
     except ValueError:
         raise ProtocolError(f"unreadable {what} (not JSON)", broker=broker) from None
+
+
+class Desynced(ProtocolError):
+    """A subscription's delta state is lost (a delta that does not fit, or no readable base): its answers
+    cannot be rebuilt until it is subscribed afresh."""
 
 
 # ------------------------------------------------------------------------------------- events
@@ -150,25 +156,31 @@ class WsSession:
         if frame.startswith("echo"):
             return Echo(frame)
         head, _, rest = frame.partition(" ")
-        if not head.isdigit():
+        if not (head.isascii() and head.isdigit() and len(head) <= 18):
             raise ProtocolError(f"unreadable frame {frame[:40]!r}", broker=self.broker)
         sub_id = int(head)
         code, _, payload = rest.partition(" ")
         if sub_id not in self._payloads:
             return Ignored(sub_id)
         if code == "A":
+            # The base of later deltas only once it reads: deltas against an unreadable base are refused
+            # (Desynced) instead of rebuilding text from it.
+            self._previous.pop(sub_id, None)
+            data = loads(payload, broker=self.broker)
             self._previous[sub_id] = payload
-            return Answer(sub_id, loads(payload, broker=self.broker), payload)
+            return Answer(sub_id, data, payload)
         if code == "D":
             previous = self._previous.get(sub_id)
             if previous is None:
-                raise ProtocolError(f"delta for subscription {sub_id} before any full answer", broker=self.broker)
+                raise Desynced(f"delta for subscription {sub_id} before any readable full answer", broker=self.broker)
             try:
                 text = apply_delta(previous, payload)
-            except DeltaError as exc:
-                raise ProtocolError(f"subscription {sub_id}: {exc}", broker=self.broker) from None
+                data = loads(text, broker=self.broker, what="delta result")
+            except (DeltaError, ProtocolError) as exc:
+                self._previous.pop(sub_id, None)
+                raise Desynced(f"subscription {sub_id}: {exc}", broker=self.broker) from None
             self._previous[sub_id] = text
-            return Answer(sub_id, loads(text, broker=self.broker, what="delta result"), text, delta=True)
+            return Answer(sub_id, data, text, delta=True)
         if code == "C":
             self._payloads.pop(sub_id, None)
             self._previous.pop(sub_id, None)

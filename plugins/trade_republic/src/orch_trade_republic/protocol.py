@@ -176,7 +176,7 @@ def _dec(value: Any) -> Decimal | None:
 def millis(value: Any) -> datetime | None:
     if value in (None, ""):
         return None
-    return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(parsing.integer(value) / 1000, tz=timezone.utc)
 
 
 def market_of(isin: str) -> Market:

@@ -23,10 +23,11 @@ import httpx
 import trio
 from attrs import frozen
 
+from orch import streaming
 from orch.errors import AuthError, BrokerError, BrokerUnavailable, OrchError, RateLimited
 
 from orch_trade_republic import auth, frames, protocol
-from orch_trade_republic.frames import BROKER, Answer, Complete, Connected, Echo, Failed, WsSession
+from orch_trade_republic.frames import BROKER, Answer, Complete, Connected, Desynced, Echo, Failed, WsSession
 
 if TYPE_CHECKING:
     from orch.resilience.limiter import RateLimiter
@@ -200,8 +201,18 @@ class RequestSocket:
                     with live.scope:
                         async with trio.open_nursery() as inner:
                             inner.start_soon(self._echo, live)
+                            skipped = 0
                             while True:
-                                self._dispatch(live, live.session.receive(await ws.get_message()))
+                                frame = await ws.get_message()
+                                try:
+                                    event = live.session.receive(frame)
+                                except Exception as exc:
+                                    if not streaming.unreadable(exc):
+                                        raise
+                                    skipped += 1
+                                    streaming.report_skipped(self._logger, self._broker, self.url, exc, skipped)
+                                    continue
+                                self._dispatch(live, event)
             if live is None:
                 ready.error = BrokerUnavailable(f"no websocket handshake from {self.url} within "
                                                 f"{self._timeout:g}s", broker=self._broker)
@@ -314,6 +325,23 @@ async def run_stream(url: str, headers: Callable[[], list[tuple[bytes, bytes]]],
     error, wait (backoff) and start over, which resubscribes. Errors retrying cannot fix end the stream."""
     attempt = 0
     auth_retried = False
+    skipped = 0
+
+    def read(session: WsSession, frame: str | bytes) -> Any:
+        """The frame's event; None for an unreadable frame once connected (skipped with a warning, as
+        orch.streaming does). A subscription whose deltas no longer fit is resubscribed by reconnecting."""
+        nonlocal skipped
+        try:
+            return session.receive(frame)
+        except Desynced as exc:
+            raise BrokerUnavailable(f"{exc}; resubscribing", broker=broker) from None
+        except Exception as exc:
+            if not (session.connected and streaming.unreadable(exc)):
+                raise
+            skipped += 1
+            streaming.report_skipped(logger, broker, url, exc, skipped)
+            return None
+
     while True:
         session = WsSession(broker=broker)
         try:
@@ -333,11 +361,11 @@ async def run_stream(url: str, headers: Callable[[], list[tuple[bytes, bytes]]],
                             await ws.send_message(WsSession.echo(int(trio.current_time() * 1000)))
                             with trio.move_on_after(policy.probe):
                                 while True:
-                                    if isinstance(session.receive(await ws.get_message()), Echo):
+                                    if isinstance(read(session, await ws.get_message()), Echo):
                                         break
                                 continue
                             raise _Silent(f"no frame for {policy.silence:g}s and no answer to an echo")
-                        event = session.receive(frame)
+                        event = read(session, frame)
                         if isinstance(event, Connected):
                             setup.deadline = math.inf
                             attempt = 0
@@ -348,7 +376,16 @@ async def run_stream(url: str, headers: Callable[[], list[tuple[bytes, bytes]]],
                         elif isinstance(event, Answer):
                             quiet = 0
                             auth_retried = False
-                            await on_answer(tags[event.sub_id], event)
+                            try:
+                                await on_answer(tags[event.sub_id], event)
+                            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                                raise
+                            except Exception as exc:
+                                # An answer that does not read as a ticker: skipped like an unreadable frame.
+                                if not streaming.unreadable(exc):
+                                    raise
+                                skipped += 1
+                                streaming.report_skipped(logger, broker, url, exc, skipped)
                         elif isinstance(event, Failed):
                             raise protocol.error_for(event, topic, broker=broker)
                         elif isinstance(event, Complete):
