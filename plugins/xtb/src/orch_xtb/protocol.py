@@ -21,7 +21,7 @@ from orch.errors import (AuthError, BrokerError, BrokerUnavailable, Insufficient
                          OrderRejected, PermissionDenied, ProtocolError, RateLimited, UnknownInstrument)
 from orch.models import (Account, Instrument, Market, Order, OrderStatus, OrderType, Position, Quote, Side,
                          TimeInForce, to_decimal)
-from orch.parsing import integer, json_decimal
+from orch.parsing import integer, json_loads
 from orch.secret import REDACTED, Secret
 
 from orch_xtb.symbols import XtbSymbol, from_lots
@@ -204,10 +204,6 @@ def reading(what: str, *, broker: str = BROKER) -> Iterator[None]:
         raise ProtocolError(f"unreadable {what} ({type(exc).__name__}: {str(exc)[:200]})", broker=broker) from None
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number XTB sends")
-
-
 def order_number(data: Any, *, broker: str = BROKER) -> int:
     """The ``order`` number of a tradeTransaction answer."""
     with reading("transaction answer", broker=broker):
@@ -216,8 +212,8 @@ def order_number(data: Any, *, broker: str = BROKER) -> int:
 
 def decode(frame: str | bytes, *, broker: str = BROKER) -> dict[str, Any]:
     try:
-        data = json.loads(frame, parse_float=json_decimal, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = json_loads(frame)
+    except ValueError as exc:
         raise ProtocolError(f"unreadable reply: {type(exc).__name__}", broker=broker) from None
     if not isinstance(data, dict):
         raise ProtocolError("reply is not a JSON object", broker=broker)
