@@ -152,15 +152,26 @@ class StopLoss:
     limit_price: Decimal | None = field(default=None, converter=_optional_decimal)
 
 
+_MAX_ORDER_DIGITS = 18
+
+
 def _check_order_request(request: OrderRequest) -> None:
     problems = []
     if (request.qty is None) == (request.notional is None):
         problems.append("give exactly one of qty and notional")
-    for name in ("qty", "notional", "limit_price", "stop_price", "trail_price", "trail_percent",
-                 "iceberg_qty"):
-        value = getattr(request, name)
-        if value is not None and value <= 0:
+    values = {name: getattr(request, name) for name in ("qty", "notional", "limit_price", "stop_price",
+                                                         "trail_price", "trail_percent", "iceberg_qty")}
+    if request.take_profit is not None:
+        values["take_profit.limit_price"] = request.take_profit.limit_price
+    if request.stop_loss is not None:
+        values["stop_loss.stop_price"] = request.stop_loss.stop_price
+        values["stop_loss.limit_price"] = request.stop_loss.limit_price
+    for name, value in values.items():
+        if value is not None and value <= 0 and "." not in name:
             problems.append(f"{name} must be positive, got {value}")
+        elif value is not None and value.adjusted() >= _MAX_ORDER_DIGITS:
+            # No market trades this much; and 1E+999999 would overflow the risk arithmetic (qty * price).
+            problems.append(f"{name} is out of range, got {value:.3E}")
     kind = request.type
     if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) and request.limit_price is None:
         problems.append(f"a {kind.value} order needs limit_price")

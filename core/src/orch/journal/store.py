@@ -545,4 +545,5 @@ def _halt(text: str) -> HaltState:
 def _limit(limit: int) -> int:
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         raise ValueError(f"limit must be a positive integer, got {limit!r}")
-    return limit
+    # SQLite's LIMIT is a 64-bit integer; a larger one (orch order history --limit 1e20) means "all".
+    return min(limit, 2**63 - 1)
