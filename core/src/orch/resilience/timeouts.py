@@ -18,8 +18,9 @@ import trio
 
 from orch.errors import BrokerUnavailable
 
-# The deadline scope of the broker call running in this task (None outside one).
-_CALL_SCOPE: ContextVar[trio.CancelScope | None] = ContextVar("orch_call_deadline", default=None)
+# The deadline scope of the broker call running in this task, with the task (None outside one). Tasks
+# spawned meanwhile inherit the variable; the task check keeps them from touching the call's deadline.
+_CALL_SCOPE: ContextVar[tuple[trio.CancelScope, object] | None] = ContextVar("orch_call_deadline", default=None)
 
 
 @contextmanager
@@ -30,7 +31,7 @@ def deadline(seconds: float | None, *, what: str, broker: str | None = None) -> 
         return
     try:
         with trio.fail_after(seconds) as scope:
-            token = _CALL_SCOPE.set(scope)
+            token = _CALL_SCOPE.set((scope, trio.lowlevel.current_task()))
             try:
                 yield
             finally:
@@ -44,7 +45,8 @@ def deadline(seconds: float | None, *, what: str, broker: str | None = None) -> 
 def paused() -> Iterator[None]:
     """Inside the block the enclosing call's deadline is suspended; on leaving it, the time that was
     left is given back in full. For waits before anything is sent (the rate limiter's queue)."""
-    scope = _CALL_SCOPE.get()
+    call = _CALL_SCOPE.get()
+    scope = call[0] if call is not None and call[1] is trio.lowlevel.current_task() else None
     if scope is None or scope.cancel_called or math.isinf(scope.deadline):
         yield
         return
