@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -312,8 +311,8 @@ def retry_after(headers: Mapping[str, str], *, now: float) -> float | None:
 
 def decode_json(body: bytes | str, *, broker: str = BROKER) -> Any:
     try:
-        return json.loads(body, parse_float=Decimal)
-    except (ValueError, RecursionError):  # RecursionError: a body nested thousands deep
+        return parsing.json_loads(body)
+    except ValueError:
         snippet = mask(body[:120].decode("utf-8", "replace") if isinstance(body, bytes) else body[:120])
         raise ProtocolError(f"unreadable response (not JSON): {snippet!r}", broker=broker) from None
 
@@ -325,8 +324,8 @@ def _one_line(text: str) -> str:
 
 def _error_fields(body: bytes) -> tuple[int | None, str]:
     try:
-        data = json.loads(body, parse_float=Decimal)
-    except (ValueError, RecursionError):  # RecursionError: a body nested thousands deep
+        data = parsing.json_loads(body)
+    except ValueError:
         return None, _one_line(mask(body[:200].decode("utf-8", "replace")))
     if isinstance(data, dict):
         code = data.get("code")

@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 from attrs import frozen
 
+from orch import parsing
 from orch.errors import AuthError, BrokerError, BrokerUnavailable, PermissionDenied, ProtocolError
 from orch.models import Fill, Instrument, Order, Quote, to_decimal
 
@@ -51,7 +52,7 @@ def decode_frame(frame: str | bytes, *, broker: str = BROKER) -> list[dict[str, 
     stream sends one object)."""
     try:
         if isinstance(frame, str) or frame[:1] in (b"[", b"{"):
-            data = json.loads(frame, parse_float=Decimal)
+            data = parsing.json_loads(frame)
         else:
             import msgpack
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -264,8 +263,8 @@ def parse_usage(headers: Mapping[str, str]) -> Usage:
 
 def decode_json(body: bytes | str, *, broker: str = BROKER) -> Any:
     try:
-        return json.loads(body, parse_float=Decimal)
-    except (ValueError, RecursionError):  # RecursionError: a body nested thousands deep
+        return parsing.json_loads(body)
+    except ValueError:
         raw = body[:120].decode("utf-8", "replace") if isinstance(body, bytes) else body[:120]
         raise ProtocolError(f"unreadable response (not JSON): {mask(raw)!r}", broker=broker) from None
 
@@ -277,8 +276,8 @@ def _one_line(text: str) -> str:
 
 def error_fields(body: bytes) -> tuple[int | None, str]:
     try:
-        data = json.loads(body, parse_float=Decimal)
-    except (ValueError, RecursionError):  # RecursionError: a body nested thousands deep
+        data = parsing.json_loads(body)
+    except ValueError:
         return None, _one_line(mask(body[:200].decode("utf-8", "replace")))
     if isinstance(data, dict):
         code = data.get("code")

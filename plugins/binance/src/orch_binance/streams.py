@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 from attrs import frozen
 
+from orch import parsing
 from orch.errors import AuthError, BrokerError, ProtocolError
 from orch.models import Fill, Instrument, Order, Quote, Side
 
@@ -55,8 +56,8 @@ class Gap:
 
 def _decode(frame: str | bytes, broker: str) -> Any:
     try:
-        return json.loads(frame, parse_float=Decimal)
-    except (ValueError, RecursionError):  # RecursionError: a body nested thousands deep
+        return parsing.json_loads(frame)
+    except ValueError:
         raise ProtocolError("unreadable stream frame (not JSON)", broker=broker) from None
 
 

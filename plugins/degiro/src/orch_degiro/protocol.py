@@ -112,11 +112,8 @@ def dumps(data: Any) -> bytes:
 
 
 def loads(body: bytes) -> Any:
-    """JSON with exact decimals; ValueError for anything unreadable (callers catch only that)."""
-    try:
-        return json.loads(body, parse_float=Decimal) if body else None
-    except RecursionError:  # a body nested thousands deep
-        raise ValueError("JSON nested too deeply") from None
+    """JSON with exact, bounded decimals; ValueError for anything unreadable (callers catch only that)."""
+    return parsing.json_loads(body) if body else None
 
 
 def reading(what: str, *, broker: str = BROKER) -> AbstractContextManager[None]:

@@ -302,8 +302,8 @@ def retry_after(headers: Mapping[str, str], *, now: float) -> float | None:
 
 def decode_json(body: bytes | str, *, broker: str = BROKER) -> Any:
     try:
-        return json.loads(body, parse_float=Decimal)
-    except (ValueError, RecursionError):  # RecursionError: a body nested thousands deep
+        return parsing.json_loads(body)
+    except ValueError:
         text = body[:120].decode("utf-8", "replace") if isinstance(body, bytes) else body[:120]
         raise ProtocolError(f"unreadable response (not JSON): {mask(text)!r}", broker=broker) from None
 
@@ -321,8 +321,8 @@ class ErrorBody:
 
 def parse_error_body(body: bytes) -> ErrorBody:
     try:
-        data = json.loads(body, parse_float=Decimal) if body.strip() else None
-    except (ValueError, RecursionError):  # RecursionError: a body nested thousands deep
+        data = parsing.json_loads(body) if body.strip() else None
+    except ValueError:
         # An HTML error page from a proxy has newlines; an orch error is one line.
         return ErrorBody(None, " ".join(body[:200].decode("utf-8", "replace").split()))
     if not isinstance(data, dict):
