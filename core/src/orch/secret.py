@@ -50,6 +50,25 @@ def register(value: str) -> None:
         _distinctive = _compile([v for v in _known if not (v.isdigit() and len(v) < DISTINCTIVE_DIGITS)])
 
 
+def registered() -> frozenset[str]:
+    """The secret values registered so far (tests: to forget the ones a test made up, see :func:`forget`)."""
+    with _lock:
+        return frozenset(_known)
+
+
+def forget(values) -> None:  # noqa: ANN001 - any iterable of str
+    """Stop masking ``values``. For tests only: a test that makes up hundreds of secrets (a fuzz test) must
+    not leave ``"USDT"`` registered, where it would mask, and refuse to journal, another test's order."""
+    global _pattern, _distinctive
+    with _lock:
+        gone = _known.intersection(values)
+        if not gone:
+            return
+        _known.difference_update(gone)
+        _pattern = _compile(list(_known))
+        _distinctive = _compile([v for v in _known if not (v.isdigit() and len(v) < DISTINCTIVE_DIGITS)])
+
+
 def mask(text: str) -> str:
     """Replace every registered secret value in ``text`` with a fixed marker."""
     pattern = _pattern
