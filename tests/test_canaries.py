@@ -151,6 +151,16 @@ def test_guard_catches_cli_output_and_subprocess_output():
     assert hits[1].startswith("planted cli in stdout of subprocess")
 
 
+def test_forget_stops_masking_a_value():
+    from orch.secret import forget, mask, registered
+
+    value = f"made-up-{uuid.uuid4().hex[:8]}"
+    Secret(value)
+    assert value in registered() and mask(value) != value
+    forget([value])
+    assert value not in registered() and mask(value) == value
+
+
 def test_file_scan_reads_every_journal_row_and_exempts_only_user_config(tmp_path):
     value = _planted("file")
     db = sqlite3.connect(tmp_path / "journal.sqlite")
@@ -174,7 +184,8 @@ def test_file_scan_reads_every_journal_row_and_exempts_only_user_config(tmp_path
 
 def test_a_leaking_test_fails_the_run_named_without_the_secret(tmp_path):
     """The guard as the suite uses it, in a pytest run of its own: a leak in a log record, in captured
-    output and in a journal left in tmp_path each fail the run; a marked test and a clean one do not."""
+    output and in a journal left in tmp_path each fail the run; a marked test and a clean one do not; the
+    secrets a property-based test makes up are forgotten after it (they would mask a later test's text)."""
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["orch.testing.canary_guard"]\n')
     (tmp_path / "test_leaks.py").write_text(textwrap.dedent(f"""
         import logging, sqlite3
@@ -199,6 +210,17 @@ def test_a_leaking_test_fails_the_run_named_without_the_secret(tmp_path):
 
         def test_clean():
             logging.getLogger("orch.somewhere").info("nothing secret")
+
+        from hypothesis import given, settings, strategies as st
+        from orch.secret import Secret, mask
+
+        @settings(max_examples=3, database=None)
+        @given(st.sampled_from(["USDT-made-up", "BTC/-made-up"]))
+        def test_makes_up_secrets(value):
+            Secret(value)
+
+        def test_after_the_made_up_secrets():
+            assert mask("buy BTC/-made-up for USDT-made-up") == "buy BTC/-made-up for USDT-made-up"
     """))
     env = {key: value for key, value in os.environ.items() if key != "ORCH_HOME"}
     try:
@@ -213,7 +235,7 @@ def test_a_leaking_test_fails_the_run_named_without_the_secret(tmp_path):
     assert "canary.API_SECRET in log record orch.somewhere:DEBUG (level off)" in out
     assert "canary.PIN in captured stdout call" in out
     assert "canary.PASSWORD in basetemp/test_leaky_journal0/journal.sqlite: table orders, row 1, column note" in out
-    assert "3 passed" in out and "test_clean" not in out and "test_reveal_on_purpose" not in out
+    assert "5 passed" in out and "test_clean" not in out and "test_reveal_on_purpose" not in out
     assert "pin is <canary canary.PIN>" in out                  # the failed test's captured output, redacted
     for value in (canary.API_SECRET, canary.PIN, canary.PASSWORD):
         assert value not in out

@@ -48,6 +48,7 @@ from typing import Any
 
 import pytest
 
+from orch import secret
 from orch.testing.canary import default_set, simulator_canaries
 
 MARKER = "shows_secrets"
@@ -384,6 +385,21 @@ def pytest_runtest_logfinish(nodeid: str, location: Any) -> None:
         with _guard.lock:
             _guard.current = None
             _guard.pending = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """A property-based test makes up hundreds of secrets; the process-wide masker would keep them all and
+    then mask (and refuse to journal) other tests' text that happens to hold one ("USDT"). What such a
+    test registers is forgotten when it ends; fixtures' secrets (registered in setup) stay."""
+    hypothesis_test = getattr(getattr(item, "obj", None), "is_hypothesis_test", False)
+    if not hypothesis_test:
+        return (yield)
+    before = secret.registered()
+    try:
+        return (yield)
+    finally:
+        secret.forget(secret.registered() - before)
 
 
 @pytest.hookimpl(wrapper=True)
