@@ -114,11 +114,19 @@ class CanarySet:
             if value in self._values:
                 return
             self._values[value] = label
+            forms = dict(self._forms)                  # copy on write: a scan in progress keeps its snapshot
             for form, encoding in _forms(value).items():
-                self._forms.setdefault(form, (label, encoding))
-            self._needles = tuple(sorted(self._forms, key=len, reverse=True))
-            self._pattern = re.compile("|".join(
-                rf"(?<!\d){re.escape(f)}(?!\d)" if f.isdigit() else re.escape(f) for f in self._needles))
+                forms.setdefault(form, (label, encoding))
+            self._forms = forms
+            self._needles = tuple(sorted(forms, key=len, reverse=True))
+            self._pattern = None                       # compiled at the next scan that needs it
+
+    def _compiled(self) -> re.Pattern[str]:
+        with self._lock:
+            if self._pattern is None:
+                self._pattern = re.compile("|".join(
+                    rf"(?<!\d){re.escape(f)}(?!\d)" if f.isdigit() else re.escape(f) for f in self._needles))
+            return self._pattern
 
     def labels(self) -> dict[str, str]:
         """label → value."""
@@ -137,11 +145,13 @@ class CanarySet:
             text = bytes(text).decode("utf-8", "replace")
         elif not isinstance(text, str):
             text = str(text)
-        needles, pattern, forms = self._needles, self._pattern, self._forms
+        needles, forms = self._needles, self._forms
         # Substring tests in C first: nearly every text holds no canary, and this is the whole cost then.
-        if not text or pattern is None or not any(n in text for n in needles):
+        if not text or not any(n in text for n in needles):
             return []
         found: list[str] = []
+        pattern = self._compiled()
+        forms = self._forms                            # at least as new as the pattern
         for match in pattern.finditer(text):
             label, encoding = forms[match.group()]
             name = f"{label} ({encoding})" if encoding else label
@@ -149,14 +159,14 @@ class CanarySet:
                 found.append(name)
         return found
 
-
     def redact(self, text: str) -> str:
         """``text`` with every canary (in any of its forms) replaced by ``<canary LABEL>``: a report can show
         the text around a leak without the secret."""
-        pattern = self._pattern
-        if not text or pattern is None:
+        if not text or not self._needles:
             return text
-        return pattern.sub(lambda m: f"<canary {self._forms[m.group()][0]}>", text)
+        pattern = self._compiled()
+        forms = self._forms
+        return pattern.sub(lambda m: f"<canary {forms[m.group()][0]}>", text)
 
 
 def simulator_canaries(names: Iterable[str] | None = None) -> dict[str, str]:
