@@ -141,10 +141,19 @@ async def test_a_drop_reconnects_after_backoff_and_resubscribes(autojump_clock):
 
 async def test_backoff_grows_until_a_session_streams_then_resets(autojump_clock):
     scripts = [Dropped("no"), Dropped("no"), Dropped("no"), script("ok", "a", drop=True), script("ok", "b")]
-    got, server = await collect(scripts, 2)
+    got, server = await collect(scripts, 2, policy=StreamPolicy(backoff_initial=1.0, backoff_max=8.0, stable=0.0))
     assert got == ["a", "b"]
     delays = [b - a for a, b in zip(server.times, server.times[1:])]
     assert delays == pytest.approx([0.5, 1.0, 2.0, 0.5])
+
+
+async def test_a_session_dropped_right_after_it_streamed_does_not_reset_the_backoff(autojump_clock):
+    # Found by tests/faults: a server closing every connection after two messages got a reconnect a second.
+    scripts = [Dropped("no"), script("ok", "a", drop=True), script("ok", "b", drop=True), script("ok", "c")]
+    got, server = await collect(scripts, 3)
+    assert got == ["a", "b", "c"]
+    delays = [b - a for a, b in zip(server.times, server.times[1:])]
+    assert delays == pytest.approx([0.5, 1.0, 2.0])
 
 
 async def test_a_mute_feed_is_replaced_after_its_quiet_periods_even_though_pings_are_answered(autojump_clock):

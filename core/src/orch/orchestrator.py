@@ -365,11 +365,18 @@ class Orchestrator:
 
     async def _resolve_uncertain(self, client: BrokerClient, coid: str, request: OrderRequest,
                                  cause: BaseException) -> Order:
-        """The request may or may not have reached the broker: ask, never resend blindly."""
+        """The request may or may not have reached the broker: ask, never resend blindly.
+
+        "Not found" proves absence only once a request still in transit has had as long again as the call
+        was given: a request that left, was held up (a slow proxy, a queue at the broker) and is handled
+        after we gave up would otherwise create the order after we told the user it was safe to resend."""
         ref = OrderRef(client_order_id=coid, instrument=request.instrument)
+        proof_after = trio.current_time() + client.timeout
         delay = LOOKUP_FIRST_DELAY
         last: BaseException = cause
-        for _ in range(LOOKUP_ATTEMPTS):
+        attempts = 0
+        while attempts < LOOKUP_ATTEMPTS:
+            attempts += 1
             await trio.sleep(delay)
             delay *= 2
             try:
@@ -378,6 +385,11 @@ class Orchestrator:
                 found = None
             except OrchError as exc:
                 last = exc
+                continue
+            if found is None and trio.current_time() < proof_after:
+                # Too early to prove absence: look once more when the grace is over.
+                delay = max(delay, proof_after - trio.current_time())
+                attempts = min(attempts, LOOKUP_ATTEMPTS - 1)
                 continue
             with trio.CancelScope(shield=True):
                 if found is not None:

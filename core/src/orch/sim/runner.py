@@ -123,6 +123,8 @@ def _hypercorn_config(host: str, port: int) -> Any:
     # Real brokers keep idle connections for a minute or more; hypercorn's 5 s default would make tests on
     # a MockClock see idle pooled connections closed under them whenever virtual time jumps.
     config.keep_alive_timeout = 75
+    # FaultMiddleware writes the Date header from the simulated clock; hypercorn's would be the wall clock.
+    config.include_date_header = False
     return config
 
 

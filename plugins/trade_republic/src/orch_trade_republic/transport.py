@@ -294,7 +294,8 @@ class StreamPolicy:
     """``silence``: seconds without a frame before an echo probes the connection; ``probe``: seconds the
     echo may take; ``quiet_periods``: silent periods an answered echo excuses before the connection is
     replaced anyway (an echo proves the socket, not the feed). Backoff doubles from ``backoff_initial`` up
-    to ``backoff_max`` with jitter and resets once a connection answers the handshake."""
+    to ``backoff_max`` with jitter and resets once a connection has streamed for ``stable`` seconds (a
+    server that drops each connection right after the handshake must not get a reconnect a second)."""
 
     silence: float = 30.0
     probe: float = 10.0
@@ -302,6 +303,7 @@ class StreamPolicy:
     handshake: float = 15.0
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
+    stable: float = 30.0
 
     def delay(self, attempt: int, rng: Callable[[], float]) -> float:
         ceiling = min(self.backoff_max, self.backoff_initial * (2 ** attempt))
@@ -326,6 +328,7 @@ async def run_stream(url: str, headers: Callable[[], list[tuple[bytes, bytes]]],
     attempt = 0
     auth_retried = False
     skipped = 0
+    connected_at: float | None = None
 
     def read(session: WsSession, frame: str | bytes) -> Any:
         """The frame's event; None for an unreadable frame once connected (skipped with a warning, as
@@ -368,7 +371,7 @@ async def run_stream(url: str, headers: Callable[[], list[tuple[bytes, bytes]]],
                         event = read(session, frame)
                         if isinstance(event, Connected):
                             setup.deadline = math.inf
-                            attempt = 0
+                            connected_at = trio.current_time()
                             for payload, tag in subscriptions:
                                 sub_id, message = session.subscribe(payload)
                                 tags[sub_id] = tag
@@ -405,6 +408,9 @@ async def run_stream(url: str, headers: Callable[[], list[tuple[bytes, bytes]]],
                     raise BrokerError(f"stream {url} failed: {type(exc).__name__}", broker=broker) from exc
                 if not isinstance(error, (BrokerUnavailable, RateLimited)):
                     raise error from exc
+            if connected_at is not None and trio.current_time() - connected_at >= policy.stable:
+                attempt = 0
+            connected_at = None
             delay = policy.delay(attempt, rng)
             retry_after = getattr(exc, "retry_after", None)
             if retry_after:

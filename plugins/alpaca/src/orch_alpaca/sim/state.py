@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import threading
-import time
 import weakref
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -59,23 +58,25 @@ class Options:
 
 
 class AlpacaSim:
-    """See the module docstring. ``epoch`` is the wall clock written into ``X-RateLimit-Reset`` (the same
+    """See the module docstring. ``epoch`` is the clock written into ``X-RateLimit-Reset`` (the same
     one the server's ``Date`` header comes from)."""
 
     _registry: ClassVar[weakref.WeakKeyDictionary[Engine, AlpacaSim]] = weakref.WeakKeyDictionary()
 
     def __init__(self, engine: Engine, faults: Faults, *, keys: Mapping[str, ApiKey] | None = None,
-                 options: Options | None = None, epoch: Callable[[], float] = time.time) -> None:
+                 options: Options | None = None, epoch: Callable[[], float] | None = None) -> None:
         self.engine = engine
         self.faults = faults
         self.keys = dict(keys or {SIM_KEY_ID: ApiKey(SIM_SECRET_KEY)})
         self.options = options or Options()
         self.listing = Listing(engine.market)
         self.counters = Counters()
-        self.epoch = epoch
-        self.trading_limiter = RateLimiter(self.options.rate_limit, monotonic=engine.clock.monotonic, epoch=epoch)
+        # By default the simulated clock, the one the Date header and order timestamps come from.
+        self.epoch = epoch or (lambda: engine.now().timestamp())
+        self.trading_limiter = RateLimiter(self.options.rate_limit, monotonic=engine.clock.monotonic,
+                                           epoch=self.epoch)
         self.data_limiter = RateLimiter(self.options.data_rate_limit, monotonic=engine.clock.monotonic,
-                                        epoch=epoch)
+                                        epoch=self.epoch)
         self.created_at = datetime(2024, 1, 2, 15, 0, tzinfo=timezone.utc)
         self._slots: dict[tuple[str, str], int] = {}
         self._slots_lock = threading.Lock()

@@ -20,7 +20,7 @@ import trio
 
 from orch.models import OrderStatus, OrderType
 from orch.sim.engine import Engine
-from orch.sim.faults import Faults
+from orch.sim.faults import Faults, StreamState
 from orch.sim.instruments import UnknownSymbol
 from orch.sim.orders import EventKind, OrderEvent, SimError, SimOrder
 
@@ -116,11 +116,20 @@ class Session:
         self._send_lock = trio.Lock()
         self._scope = trio.CancelScope()
         self._arrivals: deque[float] = deque()  # trio time of the messages of the last second
+        self._outgoing = StreamState()  # the fault plan's ws_* faults apply to the TWS socket too
 
     # ----------------------------------------------------------------------------- plumbing
 
     async def send(self, *messages: bytes) -> None:
         async with self._send_lock:
+            # The stream faults (ws_drop_*, ws_silent) on TWS's one socket: a drop closes it, as TWS
+            # restarting or a network cut does; silence swallows what it would send.
+            action = self.faults.stream_message(self._outgoing)
+            if action == "silence":
+                return
+            if action == "drop":
+                self.drop()
+                return
             await self.stream.send_all(b"".join(messages))
 
     def drop(self) -> None:

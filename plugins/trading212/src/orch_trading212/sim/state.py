@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -99,9 +98,10 @@ class Trading212Sim:
     """What the routes share. ``keys`` maps API key -> (secret, account id)."""
 
     def __init__(self, engine: Engine, faults: Faults, *, options: Options | None = None,
-                 keys: dict[str, tuple[str, str]] | None = None, epoch: Callable[[], float] = time.time) -> None:
+                 keys: dict[str, tuple[str, str]] | None = None, epoch: Callable[[], float] | None = None) -> None:
         self.engine = engine
-        self.epoch = epoch
+        # By default the simulated clock, the one the Date header and order timestamps come from.
+        self.epoch = epoch or (lambda: engine.now().timestamp())
         self.faults = faults
         self.options = options or Options()
         self.keys = keys or {SIM_KEY: (SIM_SECRET, SIM_ACCOUNT)}
@@ -117,7 +117,7 @@ class Trading212Sim:
 
     def hit(self, account: str, endpoint: str) -> Budget:
         """Count one request of ``account`` to ``endpoint``. Windows run on trio's clock (a MockClock drives
-        them); ``x-ratelimit-reset`` is the window's end in wall-clock epoch seconds, the clock of the
+        them); ``x-ratelimit-reset`` is the window's end in epoch seconds of ``epoch()``, the clock of the
         server's ``Date`` header, so a client subtracting the two gets the true wait. A refused request is
         not counted (the burst model: the window's quota, then nothing until it resets)."""
         limit, seconds = LIMITS[endpoint]
