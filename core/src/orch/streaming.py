@@ -61,7 +61,8 @@ class StreamPolicy:
     seconds the pong may take before the connection counts as dead; ``quiet_periods``: how many silent
     periods an answered ping excuses before the stream is replaced anyway; ``handshake``: seconds to
     connect and be subscribed. Backoff doubles from ``backoff_initial`` up to ``backoff_max``, with
-    jitter, and resets once a session is streaming."""
+    jitter, and resets once a session has streamed for ``stable`` seconds (a server that drops every
+    connection right after it subscribes must not get a reconnect a second)."""
 
     silence: float = 30.0
     probe: float = 10.0
@@ -69,6 +70,7 @@ class StreamPolicy:
     handshake: float = 15.0
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
+    stable: float = 30.0
 
     def delay(self, attempt: int, rng: Callable[[], float]) -> float:
         ceiling = min(self.backoff_max, self.backoff_initial * (2 ** attempt))
@@ -120,6 +122,7 @@ async def run_stream(url: str, make_session: Callable[[], Session | Awaitable[Se
     attempt = 0
     down_since: float | None = None
     reason = ""
+    ready_at: float | None = None
     skipped = 0
     while True:
         made = make_session()
@@ -162,7 +165,7 @@ async def run_stream(url: str, make_session: Callable[[], Session | Awaitable[Se
                             await ws.send_message(message)
                         if session.ready and setup.deadline != math.inf:
                             setup.deadline = math.inf
-                            attempt = 0
+                            ready_at = trio.current_time()
                             if down_since is not None:
                                 seconds, down_since = trio.current_time() - down_since, None
                                 if on_resume is not None:
@@ -178,6 +181,9 @@ async def run_stream(url: str, make_session: Callable[[], Session | Awaitable[Se
                     raise
                 if fatal is not None:
                     raise fatal from exc
+            if ready_at is not None and trio.current_time() - ready_at >= policy.stable:
+                attempt = 0
+            ready_at = None
             if down_since is None:
                 down_since = trio.current_time()
             reason = describe(exc)

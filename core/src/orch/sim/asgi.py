@@ -22,8 +22,10 @@ it returns ``(headers, body_bytes)``.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from wsgiref.handlers import format_date_time
 
 import trio
 
@@ -66,6 +68,9 @@ class FaultMiddleware:
         self.app = app
         self.faults = faults
         self.error_response = error_response or default_error_response
+        # The Date header follows the simulated clock, as a broker's Date agrees with the timestamps in
+        # its bodies (clients match orders by time against it); the runner turns hypercorn's own off.
+        self._epoch: Callable[[], float] = (lambda: engine.now().timestamp()) if engine is not None else time.time
         self._control: ASGIApp | None = None
         if engine is not None:
             from orch.sim.control import control_app
@@ -103,6 +108,7 @@ class FaultMiddleware:
                 raise _Silenced
             if message["type"] == "http.response.start":
                 started = True
+                message = self._dated(message)
             await send(message)
 
         try:
@@ -120,8 +126,14 @@ class FaultMiddleware:
     async def _send_error(self, send: Send, decision: RequestFault) -> None:
         assert decision.status is not None
         headers, body = self.error_response(decision.status, decision.retry_after)
-        await send({"type": "http.response.start", "status": decision.status, "headers": headers})
+        await send(self._dated({"type": "http.response.start", "status": decision.status, "headers": headers}))
         await send({"type": "http.response.body", "body": body})
+
+    def _dated(self, message: Message) -> Message:
+        headers = list(message.get("headers") or [])
+        if not any(name.lower() == b"date" for name, _ in headers):
+            headers.append((b"date", format_date_time(self._epoch()).encode("ascii")))
+        return {**message, "headers": headers}
 
     async def _cut(self, receive: Receive, send: Send, started: bool) -> None:
         if self.faults.plan.drop_mode == "hang":
@@ -130,8 +142,8 @@ class FaultMiddleware:
             return
         if not started:
             # A head promising a body that never comes: the server closes the connection mid-response.
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+            await send(self._dated({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", b"4096")]}))
         # Returning without finishing the body makes the server close the connection.
 
     # -------------------------------------------------------------------------------- websocket

@@ -36,6 +36,8 @@ SUMMARY_TAGS = ("AccountType", "NetLiquidation", "TotalCashValue", "BuyingPower"
                 "$LEDGER:ALL")
 SNAPSHOT_TIMEOUT = 12.0  # IB answers a snapshot within 11 s
 FILL_GRACE = 1.0
+# Seconds a TWS connection must last before a drop starts the reconnect backoff from scratch again.
+STABLE_CONNECTION = 30.0
 
 
 class Pending:
@@ -233,12 +235,18 @@ class IbkrConnection(MessageHandlers):
 
     async def _supervise(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
+        attempt = 0
+        up_since = trio.current_time()
         while True:
             await self._read_loop(self._stream)
             self._on_drop()
             if self._closing:
                 return
-            attempt = 0
+            # Only a connection that stayed up resets the backoff: a TWS cutting every connection right
+            # after the handshake must not get a reconnect a second.
+            if trio.current_time() - up_since >= STABLE_CONNECTION:
+                attempt = 0
+            first = attempt
             while not self._closing:
                 await trio.sleep(self._backoff(attempt))
                 try:
@@ -251,8 +259,10 @@ class IbkrConnection(MessageHandlers):
                     attempt += 1
             if self._closing:
                 return
+            attempt += 1
+            up_since = trio.current_time()
             self.reconnects += 1
-            self.logger.warning("%s: reconnected to TWS after a drop (attempt %d)", self.broker, attempt + 1)
+            self.logger.warning("%s: reconnected to TWS after a drop (attempt %d)", self.broker, attempt - first)
             self._nursery.start_soon(self._resync)
 
     async def _read_loop(self, stream: Any) -> None:
