@@ -90,7 +90,8 @@ def join(path: str, key: Any) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     key = str(key)
-    part = key if _SIMPLE_KEY.match(key) else json.dumps(key)
+    # fullmatch: "$" alone also matches before a trailing newline, which would put "0\n" raw in a line.
+    part = key if _SIMPLE_KEY.fullmatch(key) else json.dumps(key)
     return f"{path}.{part}" if path else part
 
 

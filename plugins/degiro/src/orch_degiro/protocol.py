@@ -289,8 +289,8 @@ def parse_client(data: Any, *, broker: str = BROKER) -> ClientInfo:
     if not isinstance(inner, Mapping) or inner.get("intAccount") is None:
         raise ProtocolError("client answer has no intAccount", broker=broker)
     try:
-        int_account = int(inner["intAccount"])
-    except (TypeError, ValueError):
+        int_account = parsing.integer(inner["intAccount"])
+    except (TypeError, ValueError, ArithmeticError):
         raise ProtocolError(f"intAccount {inner['intAccount']!r} is not a number", broker=broker) from None
     client_id = inner.get("id")
     return ClientInfo(int_account=int_account, client_id=int(client_id) if isinstance(client_id, int) else None)
