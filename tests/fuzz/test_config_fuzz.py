@@ -111,7 +111,9 @@ def test_random_structures_give_config_errors(data):
 
 _VAR = st.text(alphabet=string.ascii_uppercase + "_", min_size=1, max_size=6).map(lambda s: "FUZZ_" + s)
 _ENV_VALUE = st.one_of(st.text(max_size=12), st.sampled_from(
-    ["", " ", "true", "no", "12", "-3", "1.5", "1e999999", "NaN", "${OTHER}", "US_STOCKS", "\u00e9\u4e2d"]))
+    ["", " ", "true", "no", "12", "-3", "1.5", "1e999999", "NaN", "US_STOCKS", "\u00e9\u4e2d"]))
+# (A value itself spelled "${X}" is written back as a reference: the one thing that cannot round-trip.)
+_ENV_VALUE = _ENV_VALUE.filter(lambda v: "${" not in v)
 
 
 @st.composite
@@ -159,9 +161,10 @@ def test_env_references_and_env_secrets(case):
 
 def _write(folder: Path, data: dict[str, Any], fmt: str) -> bytes | None:
     if fmt == "json":
-        return json.dumps(data, default=str, ensure_ascii=False).encode()
+        # surrogatepass: a lone surrogate becomes bytes that are not UTF-8, which the loader must report.
+        return json.dumps(data, default=str, ensure_ascii=False).encode("utf-8", "surrogatepass")
     try:
-        return tomli_w.dumps(data).encode()
+        return tomli_w.dumps(data).encode("utf-8", "surrogatepass")
     except (TypeError, ValueError):  # None and mixed lists have no TOML form
         return None
 
@@ -200,5 +203,6 @@ def test_read_config_data_of_a_directory_or_missing_file(folder):
 
 def test_non_string_keys_give_config_errors():
     """Data built in code (not read from a file) may carry int keys."""
-    for data in ({"brokers": {1: {}}}, {"risk": {2: 3}}, {3: "x"}, {"brokers": {"alpaca": {"markets": {1: 2}}}}):
+    for data in ({"brokers": {1: {}}}, {"risk": {2: 3}}, {3: "x"}, {"brokers": {"alpaca": {"markets": {1: 2}}}},
+                 {"0\n": None}, {"risk": {"a\nb": 1}}):  # a key ending in a newline is quoted in its path
         _load_data(data, {})
