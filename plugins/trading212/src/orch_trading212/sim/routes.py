@@ -305,8 +305,14 @@ async def history_orders(call: Call) -> Any:
               if "ticker" in o.extra and (not ticker or o.extra["ticker"] == ticker)
               and (cursor is None or wire.ms(o.created_at) < cursor)]
     page = orders[:limit]
-    next_path = None
     if len(orders) > limit:
+        # The cursor is a millisecond time: a page must not end inside a run of orders created in the same
+        # millisecond, or the next page (strictly older) would skip the rest of that run.
+        cut = wire.ms(orders[limit].created_at)
+        whole = [o for o in page if wire.ms(o.created_at) != cut]
+        page = whole or [o for o in orders if wire.ms(o.created_at) >= cut]
+    next_path = None
+    if len(orders) > len(page):
         query = {"limit": str(limit), "cursor": str(wire.ms(page[-1].created_at))}
         if ticker:
             query["ticker"] = ticker
