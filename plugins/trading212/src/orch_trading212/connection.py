@@ -97,6 +97,7 @@ class Trading212Connection:
         self._intents: dict[str, Intent] = {}
         self._ids: dict[str, str] = {}  # client order id -> Trading 212 order id
         self._started: set[str] = set()  # client order ids place_order was called with in this process
+        self._sending: dict[str, Intent] = {}  # client order id -> intent, while its order request is out
         self._account_id = ""
         self.local = LocalState(state_dir(context.limiter.store), self.base_url.split("://")[-1],
                                 clock=wall_clock)
@@ -204,7 +205,12 @@ class Trading212Connection:
             self._intents[request.client_order_id] = intent
             # Written before the request leaves: a process that dies now can still be matched later.
             self.local.save_intent(self._account_id, request.client_order_id, intent.to_data())
-        data = await self.http.call(wire)
+        if request.client_order_id:
+            self._sending[request.client_order_id] = intent
+        try:
+            data = await self.http.call(wire)
+        finally:
+            self._sending.pop(request.client_order_id or "", None)
         try:
             # The catalog's instrument: its real price currency (GBX, EUR) and the ticker in broker_ids.
             order = protocol.parse_order(data or {}, self._catalog, broker=self.broker)
@@ -332,19 +338,27 @@ class Trading212Connection:
 
     async def _match(self, coid: str, intent: Intent) -> Order | None:
         """The order this process sent as ``coid``, found among active orders, then the history."""
-        claimed = self._claimed(coid)
         active = protocol.parse_orders(await self.http.call(protocol.list_orders()), self._catalog,
                                        broker=self.broker)
-        candidates = [o for o in active if self._matches(o, intent, claimed)]
+        # Claims are read after every await: a twin sent meanwhile may have been bound while we waited.
+        candidates = [o for o in active if self._matches(o, intent, self._claimed(coid))]
         if not candidates:
             def older(order: Order) -> bool:
                 return order.created_at is not None and order.created_at < intent.sent_at - MATCH_BEFORE
 
             async for order, _ in self._history(intent.ticker, stop=older):
-                if self._matches(order, intent, claimed):
+                if self._matches(order, intent, set()):
                     candidates.append(order)
+            claimed = self._claimed(coid)
+            candidates = [o for o in candidates if o.broker_order_id not in claimed]
         if not candidates:
             return None
+        twins = [other for other, sent in self._sending.items() if other != coid and _twin(sent, intent)]
+        if twins:
+            # An identical order of ours is still on its way: the order found may be its, and only its
+            # answer will tell. Cannot tell yet; the lookup (or the reconcile at start) comes back later.
+            raise BrokerUnavailable(f"cannot tell {coid!r} from an identical order still being sent",
+                                    broker=self.broker)
         # The earliest match after the send is ours; later twins would be other sends.
         candidates.sort(key=lambda o: (o.created_at is None, o.created_at, int(o.broker_order_id)))
         chosen = candidates[0]
@@ -403,6 +417,11 @@ class Trading212Connection:
         raise NotSupported("quotes", "Trading 212's API has no quotes or market data", broker=self.broker,
                            hint="route quotes to another broker (orch picks one that has them); the only price "
                                 "Trading 212 gives is a held position's currentPrice")
+
+
+def _twin(a: Intent, b: Intent) -> bool:
+    return (a.ticker, a.quantity, a.type, a.limit_price, a.stop_price) == (
+        b.ticker, b.quantity, b.type, b.limit_price, b.stop_price)
 
 
 def protocol_session(conn: Trading212Connection, context: ConnectContext,
