@@ -23,7 +23,7 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from orch.errors import BrokerUnavailable, OrchError, RateLimited
+from orch.errors import BrokerUnavailable, OrchError, OrderRejected, RateLimited
 from orch.journal.model import JournalState
 from orch.models import Account, Order, Quote
 from orch.orchestrator import PlaceResult
@@ -219,7 +219,10 @@ async def test_rate_limited_order_request(broker: Any, status: int, tmp_path: Pa
         before = len(rig.sim_orders())
         outcome = await rig.place()
         assert rig.faults.counters[f"http_{status}"] == 1, f"{rig.name}: the fault never hit the order request"
-        assert isinstance(outcome, (RateLimited, BrokerUnavailable, OrchError)), outcome
+        assert isinstance(outcome, (RateLimited, BrokerUnavailable, OrderRejected)), outcome
+        if isinstance(outcome, OrderRejected):
+            # An unexpected 4xx read as the broker's refusal: the message must say which status.
+            assert str(status) in str(outcome), f"{rig.name}: unclear refusal {outcome}"
         check_place(rig, outcome, before, resolved=False)
         assert len(rig.sim_orders()) == before
         await settle(rig)

@@ -780,6 +780,9 @@ def error_for(request: HttpRequest, response: HttpResponse, *, broker: str = BRO
         return PermissionDenied(f"DEGIRO refused {where} (wrong intAccount or not allowed)", **common)
     if request.resource in ("order_check", "order_confirm") and 400 <= status < 500 and status != 404:
         reason = text or f"HTTP {status}"
+        if status not in (400, 422) and text:
+            # An unexpected 4xx (a 418, a 409): its status says more than DEGIRO's generic "Error".
+            reason = f"HTTP {status}: {text}"
         if _FUNDS.search(reason):
             return InsufficientFunds(reason, **common)
         if _UNKNOWN_PRODUCT.search(reason) and "product" in reason.lower():

@@ -367,7 +367,8 @@ def error_for(request: HttpRequest, response: HttpResponse, *, now: float, broke
             return InsufficientFunds(text, **kwargs)
         if code in _UNKNOWN:
             return UnknownInstrument(text, **kwargs)
-        return OrderRejected(text, **kwargs)
+        # An unexpected 4xx (a 418, a 409) is still a refusal; its status says what kind.
+        return OrderRejected(text if status in (400, 422) else f"HTTP {status} ({text})", **kwargs)
     if request.resource == "order" and request.method == "DELETE" and status == 400:
         return OrderRejected(f"cannot cancel: {text}", **kwargs)
     if code in _UNKNOWN:
