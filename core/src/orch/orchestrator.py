@@ -41,6 +41,7 @@ from orch.models import (Account, Instrument, Order, OrderFilter, OrderRef, Orde
                          Quote, Side, utcnow)
 from orch.plugins import load_gated, plugin_entry
 from orch.resilience import RateLimiter, SqliteBudgetStore, budget_key
+from orch.resilience.breaker import CircuitOpen
 from orch.risk import OrderRateWindow, RiskEngine, RiskHalt
 from orch.routing import RouteDecision, Router, classify
 from orch.secret import Secret, mask
@@ -50,6 +51,9 @@ log = logging.getLogger("orch.orchestrator")
 # How long to keep asking a broker about an order whose submission outcome is unknown.
 LOOKUP_ATTEMPTS = 4
 LOOKUP_FIRST_DELAY = 0.25
+# An open circuit (the failures that made the order uncertain may have opened it) is waited out for the
+# lookup when it reopens within this many seconds: the answer is worth more than a fast "unknown".
+LOOKUP_CIRCUIT_WAIT = 60.0
 
 
 @attrs.frozen
@@ -383,6 +387,11 @@ class Orchestrator:
                 found = await client.get_order(ref)
             except OrderNotFound:
                 found = None
+            except CircuitOpen as exc:
+                last = exc
+                if exc.retry_in <= LOOKUP_CIRCUIT_WAIT:
+                    delay = max(delay, exc.retry_in + LOOKUP_FIRST_DELAY)  # the next look is the probe
+                continue
             except OrchError as exc:
                 last = exc
                 continue
