@@ -10,6 +10,7 @@ lost (they reach :meth:`IbkrConnection.order_updates` subscribers too).
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import AsyncIterator, Callable
@@ -38,6 +39,10 @@ SNAPSHOT_TIMEOUT = 12.0  # IB answers a snapshot within 11 s
 FILL_GRACE = 1.0
 # Seconds a TWS connection must last before a drop starts the reconnect backoff from scratch again.
 STABLE_CONNECTION = 30.0
+# TWS is silent when nothing happens: after LINK_IDLE seconds without a message the link is probed (the
+# time is asked), and a socket still silent LINK_PROBE seconds later is cut and reconnected.
+LINK_IDLE = 30.0
+LINK_PROBE = 10.0
 
 
 class Pending:
@@ -74,6 +79,7 @@ class IbkrConnection(MessageHandlers):
         self._wall_clock = wall_clock
         self._rng = random.Random(seed)
         self._stream: Any = None
+        self._last_inbound = -math.inf  # trio time of the last bytes TWS sent
         self._send_lock = trio.Lock()
         self._connected = trio.Event()
         self._closing = False
@@ -235,6 +241,7 @@ class IbkrConnection(MessageHandlers):
 
     async def _supervise(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
+        self._nursery.start_soon(self._watch_link)
         attempt = 0
         up_since = trio.current_time()
         while True:
@@ -265,12 +272,34 @@ class IbkrConnection(MessageHandlers):
             self.logger.warning("%s: reconnected to TWS after a drop (attempt %d)", self.broker, attempt - first)
             self._nursery.start_soon(self._resync)
 
+    async def _watch_link(self) -> None:
+        """A hung TWS (or a black-holed network) keeps the socket open and answers nothing: every call
+        would time out forever. Probe a silent link; cut one that stays silent (the supervisor reconnects)."""
+        while not self._closing:
+            await trio.sleep(LINK_IDLE / 2)
+            stream = self._stream
+            if stream is None or not self._connected.is_set() or \
+                    trio.current_time() - self._last_inbound < LINK_IDLE:
+                continue
+            asked = trio.current_time()
+            try:
+                with trio.move_on_after(LINK_PROBE):
+                    await self._send(protocol.req_current_time())
+            except (OrchError, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                continue  # a broken socket ends the reader by itself
+            await trio.sleep(max(0.0, asked + LINK_PROBE - trio.current_time()))
+            if self._last_inbound < asked and stream is self._stream and not self._closing:
+                self.logger.warning("%s: TWS answered nothing for %.0fs; reconnecting", self.broker,
+                                    trio.current_time() - self._last_inbound)
+                await self._close_quietly(stream)
+
     async def _read_loop(self, stream: Any) -> None:
         try:
             while True:
                 data = await stream.receive_some(65536)
                 if not data:
                     return
+                self._last_inbound = trio.current_time()
                 for fields in self._frames.feed(data):
                     try:
                         self._handle(fields)

@@ -117,6 +117,7 @@ class Session:
         self._scope = trio.CancelScope()
         self._arrivals: deque[float] = deque()  # trio time of the messages of the last second
         self._outgoing = StreamState()  # the fault plan's ws_* faults apply to the TWS socket too
+        self._mute = False  # a hung session: reads on, answers nothing
 
     # ----------------------------------------------------------------------------- plumbing
 
@@ -125,7 +126,7 @@ class Session:
             # The stream faults (ws_drop_*, ws_silent) on TWS's one socket: a drop closes it, as TWS
             # restarting or a network cut does; silence swallows what it would send.
             action = self.faults.stream_message(self._outgoing)
-            if action == "silence":
+            if action == "silence" or self._mute:
                 return
             if action == "drop":
                 self.drop()
@@ -134,6 +135,14 @@ class Session:
 
     def drop(self) -> None:
         self._scope.cancel()
+
+    def _lose_answer(self) -> None:
+        """The order stands; its answer is lost: the socket is cut (drop_mode "reset") or goes mute and
+        stays open, as a hung TWS does ("hang")."""
+        if self.faults.plan.drop_mode == "hang":
+            self._mute = True
+            return
+        raise _Closed
 
     def _over_pace(self) -> int | None:
         """Count one message; the messages of the last second when that is over the limit (the message is
@@ -664,7 +673,7 @@ class Session:
         # Mapped before any checkpoint: the event pump reads these for the events already queued.
         self._map(order.id, client_id, placed.order_id, sim, placed.order)
         if self.faults.after_order_accepted():
-            raise _Closed
+            self._lose_answer()
 
     def _map(self, engine_id: str, client_id: int, order_id: int, sim: SimContract, order: IbOrder) -> None:
         self.state.ib_to_engine[(client_id, order_id)] = engine_id
@@ -708,7 +717,7 @@ class Session:
             child = (take if leg.role == "take_profit" else stop)[0]
             self._map(leg.id, client_id, child.order_id, sim, child.order)
         if self.faults.after_order_accepted():
-            raise _Closed
+            self._lose_answer()
 
     async def _modify(self, order_id: int, engine_id: str, placed: protocol.PlacedOrder) -> None:
         o = placed.order
