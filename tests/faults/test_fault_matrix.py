@@ -151,6 +151,14 @@ async def test_latency_past_the_timeout_everywhere(broker: Any, tmp_path: Path, 
         accounts = await rig.orch.accounts([rig.name])
         only_orch_error(accounts[rig.name], rig)
         assert isinstance(accounts[rig.name], BrokerUnavailable), accounts
+        if (await rig.client()).capabilities.quotes:
+            try:
+                quote = await rig.orch.quote(broker.instrument.symbol, broker=rig.name,
+                                             market=broker.instrument.market)
+            except Exception as exc:
+                quote = exc
+            assert isinstance(quote, BrokerUnavailable), quote
+            only_orch_error(quote, rig)
         await settle(rig)
         entry = check_place(rig, outcome, before, settled=True)
         await check_true_state(rig, entry)
