@@ -44,7 +44,7 @@ import trio.testing
 from attrs import field, frozen
 
 from orch.errors import OrchError
-from orch.models import Instrument, Market, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
+from orch.models import Instrument, Market, OrderRef, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 from orch.testing.ledger import BrokerOrder, LedgerReport, compare
 
 __all__ = ["OFFICIAL", "SoakOptions", "SoakResult", "Venue", "VENUES", "fault_menu", "run", "run_async",
@@ -100,13 +100,14 @@ class SoakResult:
     injected: dict[str, dict[str, int]]     # broker -> fault counter -> count
     plans: Counter[str]                     # fault episode kind -> count
     errors: dict[str, Counter[str]]         # broker -> what place() raised (ids and numbers as #) -> count
+    reconcile_rounds: int = 1               # final reconcile rounds until nothing was left in flight
 
     def to_dict(self) -> dict[str, Any]:
         return {"orders": self.options.orders, "seed": self.options.seed,
                 "wall_seconds": round(self.wall_seconds, 2), "trio_seconds": round(self.trio_seconds, 1),
                 "orders_per_second": round(self.options.orders / self.wall_seconds, 1) if self.wall_seconds else None,
                 **self.report.to_dict(), "outcomes": {b: dict(c) for b, c in self.outcomes.items()},
-                "injected": self.injected, "episodes": dict(self.plans),
+                "injected": self.injected, "episodes": dict(self.plans), "reconcile_rounds": self.reconcile_rounds,
                 "errors": {b: dict(c.most_common(8)) for b, c in self.errors.items()}}
 
 
@@ -258,9 +259,7 @@ async def run_async(options: SoakOptions, workdir: Path) -> SoakResult:
             for running in sims.values():
                 running.faults.reset()
             await trio.sleep(10)  # the engines fill what they will
-            for broker in brokers:
-                await orch.reconcile(broker)
-            await trio.sleep(0)
+            rounds = await _final_reconcile(orch, brokers, errors)
             truth = [o for b in brokers for o in sim_orders(b, sims[b])]
             rows = orch.journal.history(limit=10 * options.orders + 10)
             report = compare(truth, rows, calls)
@@ -268,7 +267,7 @@ async def run_async(options: SoakOptions, workdir: Path) -> SoakResult:
                     for b in brokers}
         nursery.cancel_scope.cancel()
     return SoakResult(options, report, time.perf_counter() - started, trio.current_time() - trio_started,
-                      outcomes, injected, plans, errors)
+                      outcomes, injected, plans, errors, rounds)
 
 
 def _split(total: int, brokers: list[str]) -> dict[str, int]:
@@ -295,10 +294,36 @@ def _requests(rng: random.Random, venue: Venue, running: Any, count: int, option
     return requests
 
 
-async def _back_off(orch: Any, broker: str) -> None:
+async def _final_reconcile(orch: Any, brokers: list[str], errors: dict[str, Counter[str]], rounds: int = 3) -> int:
+    """Reconcile every broker as a restart would, once its circuit may be probed again. A broker that could
+    not be asked (its reconnect still under way) gets another round after a pause, as the next start
+    would; returns how many rounds it took."""
+    from orch.journal.model import JournalState
+
+    uncertain = (JournalState.PENDING_SUBMIT, JournalState.IN_FLIGHT)
+    for attempt in range(1, rounds + 1):
+        for broker in brokers:
+            await _back_off(orch, broker, pause=0)
+            await orch.reconcile(broker)
+        left = [e for e in orch.journal.unresolved() if e.state in uncertain]
+        if not left:
+            return attempt
+        await trio.sleep(30)
+    for entry in left[:5]:  # why: what the broker says when asked once more
+        client = orch.clients().get(entry.broker)
+        try:
+            found = await client.get_order(OrderRef(client_order_id=entry.client_order_id,
+                                                    instrument=entry.request.instrument)) if client else "no client"
+            errors[entry.broker][f"left in flight; asked again: {found!r:.100}"] += 1
+        except OrchError as exc:
+            errors[entry.broker][f"left in flight; asking again: {type(exc).__name__}: {exc}"[:160]] += 1
+    return rounds
+
+
+async def _back_off(orch: Any, broker: str, pause: float = 1) -> None:
     """What a careful caller does after a failure: wait a moment, and for an open circuit until it may
     probe again (placing into an open circuit only collects refusals)."""
-    await trio.sleep(1)
+    await trio.sleep(pause)
     client = orch.clients().get(broker)
     while client is not None and client.breaker.state.value == "open":
         await trio.sleep(5)
