@@ -187,7 +187,7 @@ def test_a_leaking_test_fails_the_run_named_without_the_secret(tmp_path):
     output and in a journal left in tmp_path each fail the run; a marked test and a clean one do not; the
     secrets a property-based test makes up are forgotten after it (they would mask a later test's text)."""
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["orch.testing.canary_guard"]\n')
-    (tmp_path / "test_leaks.py").write_text(textwrap.dedent(f"""
+    (tmp_path / "test_leaks.py").write_text(textwrap.dedent("""
         import logging, sqlite3
         import pytest
         from orch.testing.canary import API_SECRET, PASSWORD, PIN
