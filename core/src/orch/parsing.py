@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -60,3 +61,15 @@ def json_loads(data: str | bytes) -> Any:
         return json.loads(data, parse_float=json_decimal, parse_constant=_no_constant)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+
+
+LATEST_EPOCH = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime holds
+
+
+def utc_from_millis(value: Any) -> datetime:
+    """An aware UTC datetime from epoch milliseconds on the wire. Out of range is a ValueError, checked
+    first: ``datetime.fromtimestamp`` raises OSError (EOVERFLOW) or OverflowError for some of those."""
+    millis = integer(value)
+    if not -LATEST_EPOCH * 1000 <= millis <= LATEST_EPOCH * 1000:
+        raise ValueError(f"timestamp {millis} ms out of range")
+    return datetime.fromtimestamp(millis / 1000, tz=timezone.utc)

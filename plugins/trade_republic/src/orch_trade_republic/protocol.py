@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 import re
 import uuid
 from collections.abc import Mapping
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -176,7 +176,7 @@ def _dec(value: Any) -> Decimal | None:
 def millis(value: Any) -> datetime | None:
     if value in (None, ""):
         return None
-    return datetime.fromtimestamp(parsing.integer(value) / 1000, tz=timezone.utc)
+    return parsing.utc_from_millis(value)
 
 
 def market_of(isin: str) -> Market:

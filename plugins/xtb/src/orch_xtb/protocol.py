@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +21,7 @@ from orch.errors import (AuthError, BrokerError, BrokerUnavailable, Insufficient
                          OrderRejected, PermissionDenied, ProtocolError, RateLimited, UnknownInstrument)
 from orch.models import (Account, Instrument, Market, Order, OrderStatus, OrderType, Position, Quote, Side,
                          TimeInForce, to_decimal)
-from orch.parsing import integer, json_loads
+from orch.parsing import integer, json_loads, utc_from_millis
 from orch.secret import REDACTED, Secret
 
 from orch_xtb.symbols import XtbSymbol, from_lots
@@ -296,7 +296,7 @@ def stream_session_id(login_reply: Mapping[str, Any], *, broker: str = BROKER) -
 def from_ms(value: Any) -> datetime | None:
     if value in (None, 0, ""):
         return None
-    return datetime.fromtimestamp(integer(value) / 1000, tz=timezone.utc)
+    return utc_from_millis(value)
 
 
 def to_ms(when: datetime) -> int:

@@ -71,8 +71,10 @@ def parse_symbol(record: Mapping[str, Any], *, broker: str = BROKER) -> XtbSymbo
             description=str(record.get("description") or ""))
         # Quantities are divided by the contract size and checked against the lot step: a zero or
         # negative one would fail there, far from the record that caused it.
-        if info.contract_size <= 0 or info.lot_step < 0 or info.lot_min < 0 or info.tick_size < 0:
-            raise ValueError("contractSize, lotStep, lotMin or tickSize out of range")
+        sizes = (info.contract_size, info.lot_step, info.lot_min, info.lot_max, info.tick_size)
+        if info.contract_size <= 0 or any(v < 0 or (v and abs(v.adjusted()) > 12) for v in sizes):
+            # Beyond 1e±12 the lot arithmetic (``lots % step``) exceeds Decimal's precision.
+            raise ValueError("contractSize, lotStep, lotMin, lotMax or tickSize out of range")
         return info
     except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise ProtocolError(f"unreadable symbol record ({type(exc).__name__}: {exc})", broker=broker) from None
