@@ -216,7 +216,7 @@ class IbkrConnection(MessageHandlers):
         self.ib_link_ok = True
         self._connected.set()
         for fields in leftover:
-            self._handle(fields)
+            self._handle_or_skip(fields)
 
     @staticmethod
     async def _close_quietly(stream: Any) -> None:
@@ -245,7 +245,11 @@ class IbkrConnection(MessageHandlers):
         attempt = 0
         up_since = trio.current_time()
         while True:
-            await self._read_loop(self._stream)
+            stream = self._stream
+            await self._read_loop(stream)
+            # After a desynchronised stream the socket is still open: close it, or TWS keeps this client
+            # id taken and refuses every reconnect (326).
+            await self._close_quietly(stream)
             self._on_drop()
             if self._closing:
                 return
@@ -301,19 +305,23 @@ class IbkrConnection(MessageHandlers):
                     return
                 self._last_inbound = trio.current_time()
                 for fields in self._frames.feed(data):
-                    try:
-                        self._handle(fields)
-                    except ProtocolError as exc:
-                        self.logger.warning("%s: unreadable TWS message %s: %s", self.broker, fields[:1], exc)
-                    except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
-                        # A handler tripped on a message its parser let through: skip the message rather
-                        # than end the reader (it runs in the orchestrator's nursery).
-                        self.logger.warning("%s: unreadable TWS message %s: %s: %s", self.broker, fields[:1],
-                                            type(exc).__name__, exc)
+                    self._handle_or_skip(fields)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             return
         except ProtocolError as exc:
             self.logger.warning("%s: TWS stream desynchronised (%s); reconnecting", self.broker, exc)
+
+    def _handle_or_skip(self, fields: list[str]) -> None:
+        """Route one message; one that cannot be read is logged and skipped, never allowed to end the
+        reader (it runs in the orchestrator's nursery) or a connect."""
+        try:
+            self._handle(fields)
+        except ProtocolError as exc:
+            self.logger.warning("%s: unreadable TWS message %s: %s", self.broker, fields[:1], exc)
+        except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
+            # A handler tripped on a message its parser let through.
+            self.logger.warning("%s: unreadable TWS message %s: %s: %s", self.broker, fields[:1],
+                                type(exc).__name__, exc)
 
     def _on_drop(self) -> None:
         self._connected = trio.Event()
