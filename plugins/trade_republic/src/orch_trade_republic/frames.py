@@ -186,11 +186,17 @@ class WsSession:
             self._previous.pop(sub_id, None)
             return Complete(sub_id)
         if code == "E":
-            data = loads(payload, broker=self.broker, what="error")
-            errors = data.get("errors") if isinstance(data, Mapping) else None
-            if not isinstance(errors, list) or not errors:
-                errors = [{"errorCode": "UNKNOWN", "errorMessage": str(data)[:200]}]
             self._payloads.pop(sub_id, None)
             self._previous.pop(sub_id, None)
+            try:
+                data = loads(payload, broker=self.broker, what="error")
+            except ProtocolError:
+                data = None
+            errors = data.get("errors") if isinstance(data, Mapping) else None
+            if not isinstance(errors, list) or not errors:
+                # The subscription ended with an error nobody can read: not the broker refusing something
+                # (that has a code), so the subscription is lost rather than refused.
+                raise Desynced(f"subscription {sub_id} ended with an unreadable error {payload[:40]!r}",
+                               broker=self.broker)
             return Failed(sub_id, tuple(e if isinstance(e, Mapping) else {"errorMessage": str(e)} for e in errors))
         raise ProtocolError(f"unknown frame code {code!r} for subscription {sub_id}", broker=self.broker)
