@@ -18,7 +18,10 @@ Faults on offer:
   client never receives the response (``drop_mode`` "reset" cuts the connection, "hang" never answers);
 * websocket trouble: ``ws_drop_burst`` / ``ws_drop_rate`` (an outgoing message closes its connection
   instead), ``ws_drop_after`` (every connection closes after N messages), ``ws_silent`` (streams stop
-  sending but stay open).
+  sending but stay open);
+* garbage on streams: with ``ws_garbage_every`` N, every Nth message a stream connection sends (once it
+  has sent ``ws_garbage_after`` messages, so a handshake still goes through) is preceded by the next frame
+  of ``ws_garbage`` (text, or bytes for a binary frame), in turn.
 
 HTTP faults apply to paths starting with one of ``paths`` (all paths when empty) and never to
 ``exclude_paths`` or the ``/__sim__`` control endpoint.
@@ -84,11 +87,17 @@ class FaultPlan:
     ws_drop_after: int | None = attrs.field(default=None, validator=_non_negative)
     ws_silent: bool = False
     ws_close_code: int = 1011
+    ws_garbage: tuple[str | bytes, ...] = attrs.field(default=(), converter=tuple)
+    ws_garbage_every: int = attrs.field(default=0, validator=_non_negative)
+    ws_garbage_after: int = attrs.field(default=0, validator=_non_negative)
     paths: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     exclude_paths: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.asdict(self).items()}
+        def plain(value: Any) -> Any:
+            return repr(value) if isinstance(value, bytes) else value
+
+        return {k: [plain(x) for x in v] if isinstance(v, tuple) else v for k, v in attrs.asdict(self).items()}
 
 
 @frozen
@@ -242,6 +251,19 @@ class Faults:
             state.sent += 1
             self.counters["ws_messages"] += 1
             return "send"
+
+    def garbage_before(self, state: StreamState) -> str | bytes | None:
+        """The garbage frame to send before the message :meth:`stream_message` just let through on this
+        connection, if the plan asks for one now."""
+        with self._lock:
+            plan = self._plan
+            if not plan.ws_garbage or not plan.ws_garbage_every or state.sent <= plan.ws_garbage_after:
+                return None
+            if (state.sent - plan.ws_garbage_after) % plan.ws_garbage_every:
+                return None
+            frame = plan.ws_garbage[self.counters["ws_garbage_frames"] % len(plan.ws_garbage)]
+            self.counters["ws_garbage_frames"] += 1
+            return frame
 
     def __repr__(self) -> str:
         active = {k: v for k, v in self._plan.to_dict().items()
