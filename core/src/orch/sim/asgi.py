@@ -175,6 +175,10 @@ class FaultMiddleware:
                     state.closed = True
                     await send({"type": "websocket.close", "code": plan_code})
                     raise _Silenced
+                junk = self.faults.garbage_before(state)
+                if junk is not None:
+                    key = "bytes" if isinstance(junk, bytes) else "text"
+                    await send({"type": "websocket.send", key: junk})
             await send(message)
 
         try:
