@@ -73,3 +73,10 @@ def utc_from_millis(value: Any) -> datetime:
     if not -LATEST_EPOCH * 1000 <= millis <= LATEST_EPOCH * 1000:
         raise ValueError(f"timestamp {millis} ms out of range")
     return datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
+
+
+def one_line(text: Any, limit: int = 300) -> str:
+    """A broker's own text (an error code or message) fit for orch's one-line errors: whitespace runs,
+    newlines included, become one space, and it is cut at ``limit`` characters."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"

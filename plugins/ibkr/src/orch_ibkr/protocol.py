@@ -17,6 +17,7 @@ from attrs import field, frozen
 
 from orch.errors import (BrokerError, BrokerUnavailable, InsufficientFunds, OrderNotFound, OrderRejected,
                          PermissionDenied, ProtocolError, RateLimited, UnknownInstrument)
+from orch.parsing import one_line
 
 MIN_VERSION = 176
 MAX_VERSION = 178
@@ -461,7 +462,7 @@ def parse_error(fields: Sequence[str]) -> ErrorMsg:
     f = list(fields)
     if len(f) < 5:
         raise ProtocolError(f"error message with {len(f)} fields", broker="ibkr")
-    return ErrorMsg(req_id=_int(f[2], "id"), code=_int(f[3], "errorCode"), message=f[4],
+    return ErrorMsg(req_id=_int(f[2], "id"), code=_int(f[3], "errorCode"), message=one_line(f[4], 500),
                     advanced=f[5] if len(f) > 5 else "")
 
 

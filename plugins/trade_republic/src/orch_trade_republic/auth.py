@@ -39,7 +39,7 @@ from attrs import field, frozen
 
 from orch.errors import (AuthError, BrokerError, BrokerUnavailable, PermissionDenied, ProtocolError,
                          RateLimited)
-from orch.parsing import json_loads
+from orch.parsing import json_loads, one_line
 from orch.secret import REDACTED, mask
 
 from orch_trade_republic.frames import BROKER
@@ -258,8 +258,8 @@ def _error_fields(data: Any) -> tuple[str | None, str, Mapping[str, Any]]:
         if isinstance(errors, list) and errors and isinstance(errors[0], Mapping):
             first = errors[0]
             meta = first.get("meta") if isinstance(first.get("meta"), Mapping) else {}
-            return (str(first.get("errorCode")) if first.get("errorCode") else None,
-                    str(first.get("errorMessage") or ""), meta)
+            return (one_line(first.get("errorCode"), 60) if first.get("errorCode") else None,
+                    one_line(first.get("errorMessage") or ""), meta)
     return None, "", {}
 
 

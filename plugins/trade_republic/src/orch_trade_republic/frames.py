@@ -20,7 +20,7 @@ from typing import Any
 from attrs import frozen
 
 from orch.errors import ProtocolError
-from orch.parsing import json_loads
+from orch.parsing import json_loads, one_line
 
 from orch_trade_republic.delta import DeltaError, apply_delta
 
@@ -89,11 +89,11 @@ class Failed:
 
     @property
     def code(self) -> str:
-        return str(self.errors[0].get("errorCode") or "") if self.errors else ""
+        return one_line(self.errors[0].get("errorCode") or "", 60) if self.errors else ""
 
     @property
     def message(self) -> str:
-        return str(self.errors[0].get("errorMessage") or "") if self.errors else ""
+        return one_line(self.errors[0].get("errorMessage") or "") if self.errors else ""
 
     @property
     def meta(self) -> Mapping[str, Any]:

@@ -21,7 +21,7 @@ from orch.errors import (AuthError, BrokerError, BrokerUnavailable, Insufficient
                          OrderRejected, PermissionDenied, ProtocolError, RateLimited, UnknownInstrument)
 from orch.models import (Account, Instrument, Market, Order, OrderStatus, OrderType, Position, Quote, Side,
                          TimeInForce, to_decimal)
-from orch.parsing import integer, json_loads, utc_from_millis
+from orch.parsing import integer, json_loads, one_line, utc_from_millis
 from orch.secret import REDACTED, Secret
 
 from orch_xtb.symbols import XtbSymbol, from_lots
@@ -239,6 +239,7 @@ _HINTS = {
 def error_for(code: str, description: str, *, command: Command | None = None, broker: str = BROKER,
               retry_after: float = 1.0) -> BrokerError:
     """The orch error for an xAPI ``status: false`` answer, keeping XTB's code and text."""
+    code, description = one_line(code, 40), one_line(description)
     text = description or "no description"
     common = dict(broker=broker, broker_code=code, broker_message=description, hint=_HINTS.get(code))
     trade = command is not None and command.trade
@@ -424,7 +425,7 @@ class TransactionStatus:
 def parse_transaction_status(data: Mapping[str, Any], *, broker: str = BROKER) -> TransactionStatus:
     with reading("transaction status", broker=broker):
         return TransactionStatus(order=integer(data["order"]), request_status=integer(data["requestStatus"]),
-                                 message=None if data.get("message") is None else str(data["message"]),
+                                 message=None if data.get("message") is None else one_line(data["message"]),
                                  custom_comment=str(data.get("customComment") or ""),
                                  ask=_optional(data.get("ask")), bid=_optional(data.get("bid")))
 
