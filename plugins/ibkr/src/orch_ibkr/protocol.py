@@ -431,12 +431,12 @@ class PlacedOrder:
 
 def parse_place_order(fields: Sequence[str], server_version: int = MAX_VERSION) -> PlacedOrder:
     f = list(fields)
-    if len(f) < 70:
+    shift = 1 if server_version < 177 else 0  # faProfile
+    if len(f) < 70 + shift:
         raise ProtocolError(f"placeOrder with {len(f)} fields", broker="ibkr")
     contract = Contract(con_id=_int(f[2], "conId"), symbol=f[3], sec_type=f[4], last_trade_date=f[5],
                         strike=dec(f[6], "strike"), right=f[7], multiplier=f[8], exchange=f[9],
                         primary_exchange=f[10], currency=f[11], local_symbol=f[12], trading_class=f[13])
-    shift = 1 if server_version < 177 else 0
     quantity = dec(f[17], "totalQuantity")
     order = IbOrder(action=f[16], total_quantity=quantity if quantity is not None else Decimal(0),
                     order_type=f[18], lmt_price=dec(f[19], "lmtPrice"), aux_price=dec(f[20], "auxPrice"),
