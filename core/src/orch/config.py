@@ -189,6 +189,9 @@ def read_config_data(path: str | os.PathLike[str]) -> dict[str, Any]:
     except OSError as exc:
         line = f"{where}: cannot read: {exc.strerror or exc}"
         raise ConfigError(line, problems=[line]) from None
+    except ValueError as exc:  # a path with a NUL byte cannot even be asked for
+        line = f"{where!r}: cannot read: {exc}"
+        raise ConfigError(line, problems=[line]) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

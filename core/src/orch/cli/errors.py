@@ -18,6 +18,10 @@ def _debug_requested(argv: list[str]) -> bool:
 def run_cli(command: click.Command, argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
+    if any("\x00" in arg for arg in args):
+        # Only a shell line can carry one (an OS command line cannot); click's Path would crash on it.
+        click.echo("error: a NUL byte in the command line", err=True)
+        return 2
     try:
         # Without standalone mode click returns the code of ctx.exit(n) instead of raising it.
         result = command.main(args=args, prog_name="orch", standalone_mode=False)

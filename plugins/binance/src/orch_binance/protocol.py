@@ -382,9 +382,12 @@ def reading(what: str, *, broker: str = BROKER) -> AbstractContextManager[None]:
 def ms_time(value: Any) -> datetime | None:
     if value in (None, "", -1):
         return None
-    number = int(value)
+    number = parsing.integer(value)
     if number > 10 ** 14:  # microseconds (X-MBX-TIME-UNIT: MICROSECOND)
         number //= 1000
+    # fromtimestamp raises OSError (not ValueError) for some values out of the platform's range.
+    if not 0 <= number < _YEAR_10000 * 1000:
+        raise ValueError(f"timestamp out of range: {number}")
     return datetime.fromtimestamp(number / 1000, timezone.utc)
 
 
