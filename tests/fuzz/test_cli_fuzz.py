@@ -105,7 +105,8 @@ def _check(code: int, out: str, err: str, argv: list[str]) -> None:
         # `status brokers` exits 1 when its table shows a broker DOWN with the reason; with --json the
         # per-broker failures are in the document's "errors".
         assert (any(line.startswith("error:") for line in err.splitlines()) or "  error: " in out
-                or (argv[:1] == ["status"] and " DOWN " in out) or '"errors": {\n' in out), (
+                or (argv[:1] == ["status"] and (" DOWN " in out or '"connected": false' in out))
+                or '"errors": {\n' in out), (
             f"orch {argv}: exit {code} without an error line: {text!r}")
 
 
