@@ -210,3 +210,11 @@ def test_shell_session_of_random_lines(env):
         assert "AAPL" in result.stdout  # the last line ran
 
     run()
+
+
+@pytest.mark.parametrize("argv", [["validate", "config", "a\x00b"], ["order", "status", "x\x00"]])
+def test_nul_bytes_are_one_line_errors(env, argv):
+    """Found by the fuzzer: click's Path type raised ValueError("embedded null byte")."""
+    code, out, err = _run(env.config, argv)
+    _check(code, out, err, argv)
+    assert code == 2 and err.startswith("error:")

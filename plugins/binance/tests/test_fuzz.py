@@ -231,3 +231,10 @@ def test_hostile_numbers_are_refused_at_decode(body):
         protocol.decode_json(body)
     with pytest.raises(ProtocolError):
         _market_session().receive(body)
+
+
+@pytest.mark.parametrize("time", [-(10**13), 10**19, "-1499865549590", "17e30"])
+def test_out_of_range_trade_times_are_protocol_errors(time):
+    """Found by the fuzzer: datetime.fromtimestamp raised OSError for some far-out values."""
+    with pytest.raises(ProtocolError, match="trade"):
+        protocol.parse_trades([{**TRADES[0], "time": time}], BTC)
