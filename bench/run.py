@@ -35,7 +35,7 @@ sys.path.insert(0, str(BENCH))  # the scripts import each other by bare name, as
 
 PACKAGES = ("orch-core", "httpx", "trio", "ccxt", "alpaca-py", "ib_async", "msgpack", "hypercorn", "attrs")
 
-# Counts per mode. Full: about 3 minutes on a quiet 2-core machine.
+# Counts per mode. Full: about 80 s on a 2-core machine (one core busy elsewhere).
 FULL = {"alpaca": (300, 3), "place": (100, 4), "binance": (200, 3), "ibkr": (100, 5), "cold": 15,
         "stream": (30_000, 3), "quotes": 1000, "rss": 5.0}
 QUICK = {"alpaca": (10, 1), "place": (5, 1), "binance": (10, 1), "ibkr": (10, 1), "cold": 1,
