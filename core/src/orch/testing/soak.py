@@ -88,6 +88,9 @@ class SoakOptions:
     episode: tuple[int, int] = (10, 60)  # orders per fault episode (min, max)
     limit_share: float = 0.3           # resting limit orders (the rest are market orders)
     faults: bool = True
+    # Seconds of trio time between engine steps (the simulators' own 0.25 s re-evaluates every resting
+    # order four times a second of a run that spans hours of trio time: most of the CPU of a big soak).
+    step_interval: float = 5.0
 
 
 @frozen
@@ -238,7 +241,7 @@ async def run_async(options: SoakOptions, workdir: Path) -> SoakResult:
         for broker in brokers:
             spec = simulator_spec(broker)
             spec = attrs.evolve(spec, fault_seed=rng.randrange(2**31)) if hasattr(spec, "fault_seed") else spec
-            running = await start_simulator(nursery, spec)
+            running = await start_simulator(nursery, spec, step_interval=options.step_interval)
             running.engine.market.force_sessions(True)
             running.engine.deposit(CASH, VENUES[broker].cash)
             sims[broker] = running
