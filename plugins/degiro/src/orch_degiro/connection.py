@@ -16,17 +16,18 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import httpx
 import trio
 
 from orch.context import ConnectContext
 from orch.errors import (AuthError, BrokerUnavailable, ConfigError, InvalidOrder, LiveTradingRefused,
-                         NotSupported, OrderNotFound, ProtocolError, UnknownInstrument)
+                         NotSupported, OrderNotFound, OrderRejected, ProtocolError, UnknownInstrument)
 from orch.models import (Account, Balance, Instrument, Market, Order, OrderClass, OrderFilter, OrderRef,
                          OrderRequest, OrderStatus, Position, Quote)
 from orch.secret import Secret
 
-from orch_degiro import protocol, state
+from orch_degiro import matching, protocol, state
 from orch_degiro.protocol import ClientInfo, HttpRequest, ServiceUrls
 from orch_degiro.settings import DegiroSettings, is_loopback_url, proxy_for
 from orch_degiro.transport import HttpSession, SessionExpired
@@ -87,6 +88,10 @@ class DegiroConnection:
         self._by_id: dict[str, dict[str, Any]] = {}          # product id -> product
         self._coid_to_id: dict[str, str] = {}
         self._id_to_coid: dict[str, str] = {}
+        # Client order ids whose confirm left without an answer naming the order (found by matching), and
+        # those whose confirm never left (provably not placed).
+        self._intents: dict[str, matching.Intent] = {}
+        self._unsent: set[str] = set()
 
     def __repr__(self) -> str:
         mode = "simulator" if self.settings.paper else "LIVE"
@@ -376,32 +381,53 @@ class DegiroConnection:
         """checkOrder, then confirm with the confirmation id it gave. If the session expired at the
         confirm step, nothing was placed (401): log in again and check and confirm once more."""
         self.check_request(request)
-        product = await self.product_for(request.instrument)
-        body = protocol.order_body(request, str(product["id"]))
-        generation = self._generation
-        for attempt in range(2):
-            check = protocol.parse_check(await self.call(protocol.check_order_request(self._urls(), body)),
-                                         broker=self.broker)
-            try:
-                data = await self._send(protocol.confirm_order_request(self._urls(), check.confirmation_id, body))
-            except SessionExpired:
-                if attempt:
-                    raise AuthError("DEGIRO refused the new session too", broker=self.broker) from None
-                await self._relogin(generation)
-                continue
-            break
+        coid = request.client_order_id
+        try:
+            product = await self.product_for(request.instrument)
+            body = protocol.order_body(request, str(product["id"]))
+            generation = self._generation
+            for attempt in range(2):
+                check = protocol.parse_check(await self.call(protocol.check_order_request(self._urls(), body)),
+                                             broker=self.broker)
+                if coid:
+                    # Remembered before the confirm leaves (the only request that places an order): if its
+                    # answer is lost, get_order finds the order by what was sent and when.
+                    self._intents[coid] = matching.Intent.of(
+                        request, str(product["id"]), sent_mono=trio.current_time(),
+                        sent_at=datetime.fromtimestamp(self.http.server_time(), timezone.utc))
+                try:
+                    data = await self._send(protocol.confirm_order_request(self._urls(), check.confirmation_id,
+                                                                           body))
+                except OrderRejected:
+                    self._intents.pop(coid or "", None)  # refused: nothing to find later
+                    raise
+                except SessionExpired:
+                    # 401: the confirm was refused, nothing placed.
+                    self._intents.pop(coid or "", None)
+                    if attempt:
+                        raise AuthError("DEGIRO refused the new session too", broker=self.broker) from None
+                    await self._relogin(generation)
+                    continue
+                break
+        finally:
+            if coid and coid not in self._intents:
+                self._unsent.add(coid)
         try:
             order_id = protocol.parse_confirm(data, broker=self.broker)
         except ProtocolError as exc:
             raise BrokerUnavailable(f"order confirmed but the answer was unreadable ({exc.message})",
                                     broker=self.broker) from exc
-        if request.client_order_id:
-            self._coid_to_id[request.client_order_id] = order_id
-            self._id_to_coid[order_id] = request.client_order_id
+        if coid:
+            self._bind(coid, order_id)
         return Order(broker=self.broker, broker_order_id=order_id, instrument=self.instrument_of(product),
                      side=request.side, type=request.type, status=OrderStatus.ACCEPTED, raw_status="confirmed",
                      client_order_id=request.client_order_id, qty=request.qty, limit_price=request.limit_price,
                      stop_price=request.stop_price, time_in_force=request.time_in_force)
+
+    def _bind(self, coid: str, order_id: str) -> None:
+        self._coid_to_id[coid] = order_id
+        self._id_to_coid[order_id] = coid
+        self._intents.pop(coid, None)
 
     async def _find(self, order_id: str) -> Order | None:
         data = await self._update("orders", "historicalOrders", "transactions")
@@ -437,9 +463,47 @@ class DegiroConnection:
 
     async def get_order(self, ref: OrderRef) -> Order | None:
         order_id = await self._order_id(ref)
-        if order_id is None:
-            return await self._match_without_id(ref)
-        return await self._find(order_id)
+        if order_id is not None:
+            return await self._find(order_id)
+        coid = ref.client_order_id or ""
+        if coid in self._intents:
+            return await self._match_sent(coid, self._intents[coid])
+        if coid in self._unsent:
+            return None  # its confirm never left this process: DEGIRO cannot have placed it
+        return await self._match_without_id(ref)
+
+    async def _match_sent(self, coid: str, intent: matching.Intent) -> Order | None:
+        """The order this process confirmed as ``coid`` but whose answer was lost, found by what was sent
+        (see :mod:`orch_degiro.matching`): today's open orders and order history (both the update's and the
+        reports'), so an order created and already filled or cancelled is found too."""
+        data = await self._update("orders", "historicalOrders")
+        day = intent.sent_at.astimezone(protocol.VWD_ZONE).date()
+        reports = protocol.parse_data_list(await self.call(protocol.history_request(
+            self._urls(), "order-history", day - timedelta(days=1), day + timedelta(days=1))), broker=self.broker)
+        today = datetime.fromtimestamp(self.http.server_time(), protocol.VWD_ZONE).date()
+        seen = matching.seen_orders(protocol.parse_order_rows(data, "orders"),
+                                    protocol.parse_order_rows(data, "historicalOrders") + reports, today=today)
+        complete = isinstance(data, Mapping) and "orders" in data and "historicalOrders" in data
+        # Claims and twins are read after the awaits: another lookup may have bound an order meanwhile.
+        claimed = {oid for other, oid in self._coid_to_id.items() if other != coid}
+        twins = [other for key, other in self._intents.items() if key != coid]
+        verdict = matching.match(intent, seen, claimed=claimed, twins=twins, complete=complete,
+                                 elapsed=trio.current_time() - intent.sent_mono,
+                                 timeout=float(self.settings.timeout_seconds))
+        if verdict.kind == matching.FOUND:
+            order = await self._find(verdict.order_id)
+            if order is None:
+                raise BrokerUnavailable(f"order {coid!r}: DEGIRO order {verdict.order_id} matched but then could "
+                                        "not be read", broker=self.broker)
+            self._bind(coid, verdict.order_id)
+            self.logger.info("%s: order %s found as DEGIRO order %s (%s)", self.broker, coid, verdict.order_id,
+                             matching.MATCH_NOTE)
+            return attrs.evolve(order, client_order_id=coid, raw_status=f"{order.raw_status} ({matching.MATCH_NOTE})")
+        if verdict.kind == matching.ABSENT:
+            # Proven absent (the hook's None). Not cached: a later lookup looks again.
+            return None
+        raise BrokerUnavailable(f"order {coid!r} cannot be matched yet: {verdict.reason}", broker=self.broker,
+                                hint="check `orch degiro orders` and the DEGIRO web trader")
 
     async def _match_without_id(self, ref: OrderRef) -> Order | None:
         """A client order id this connection never saw placed. Absence is proven only when DEGIRO shows no

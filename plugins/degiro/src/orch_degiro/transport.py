@@ -7,13 +7,15 @@ BrokerUnavailable. DEGIRO's rules are in :mod:`orch_degiro.protocol`; sessions a
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from orch.errors import BrokerUnavailable
 
-from orch_degiro import protocol
+from orch_degiro import matching, protocol
 from orch_degiro.protocol import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
@@ -31,9 +33,12 @@ class HttpSession:
     session id goes along explicitly, so a stale cookie can never stand in for the current session)."""
 
     def __init__(self, *, limiter: RateLimiter, timeout: float, proxy: str | None = None,
-                 broker: str = protocol.BROKER, transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 broker: str = protocol.BROKER, transport: httpx.AsyncBaseTransport | None = None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self._limiter = limiter
         self._broker = broker
+        self._wall_clock = wall_clock
+        self.server_offset = 0.0  # DEGIRO's clock minus ours, from the last Date header
         # Redirects stay off: a redirect to a login page would otherwise look like a success.
         self._client = httpx.AsyncClient(timeout=timeout, transport=transport, proxy=proxy, follow_redirects=False,
                                          headers=dict(protocol.BROWSER_HEADERS))
@@ -61,6 +66,9 @@ class HttpSession:
             raise BrokerUnavailable(f"cannot reach {_host(request.url)} ({type(exc).__name__})",
                                     broker=self._broker) from None
         self._client.cookies.clear()
+        server = matching.date_header(answer.headers)
+        if server is not None:
+            self.server_offset = server - self._wall_clock()
         return HttpResponse(answer.status_code, {k.lower(): v for k, v in answer.headers.items()}, answer.content)
 
     async def call(self, request: HttpRequest, *, session_id: str | None = None,
@@ -74,6 +82,10 @@ class HttpSession:
         if not response.body.strip():
             return None
         return protocol.parse_json(response, broker=self._broker)
+
+    def server_time(self) -> float:
+        """DEGIRO's clock now (epoch seconds), as far as its Date headers tell."""
+        return self._wall_clock() + self.server_offset
 
     async def prepay(self, requests: int) -> None:
         """Charge the limiter for ``requests`` plain requests at once; send them with ``prepaid=True``."""
