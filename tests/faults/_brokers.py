@@ -36,8 +36,7 @@ class Broker:
     protocol (TWS), where an injected 5xx is a dropped connection. ``latency``: a per-request delay that
     keeps every operation within a 10 s timeout (socket protocols take several messages per operation,
     and the simulators delay each message). ``finds_lost_orders``: after a lost answer the plugin can find
-    the order it sent (False for DEGIRO, whose API has no client order ids: the plugin refuses to guess
-    and the order stays "in flight" for the user to check)."""
+    the order it sent (DEGIRO, which has no client order ids, finds it by matching what it sent)."""
 
     name: str
     instrument: Instrument
@@ -69,7 +68,7 @@ BROKERS: dict[str, Broker] = {b.name: b for b in (
     Broker("trading212", _US, Decimal(1), ("/api/v0/equity/orders/market",)),
     Broker("xtb", Instrument("EUR/USD", Market.FOREX, "USD"), Decimal(1000), ("tradeTransaction",),
            streams=("quotes",), latency=0.5),
-    Broker("degiro", _US, Decimal(1), ("/trading/secure/v5/order/",), finds_lost_orders=False),
+    Broker("degiro", _US, Decimal(1), ("/trading/secure/v5/order/",)),
     Broker("trade_republic", Instrument("SAP", Market.EU_STOCKS, "EUR"), Decimal(1),
            ("/ws/simpleCreateOrder",), streams=("quotes",), latency=0.5),
 )}
