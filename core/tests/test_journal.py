@@ -561,6 +561,13 @@ def test_the_halt_flag_persists_and_keeps_its_first_reason(tmp_path, clock):
         assert journal.halt_state() is None and journal.clear_halt() is None
 
 
+def test_a_halt_reason_is_kept_on_one_line(journal):
+    # `orch halt` takes free text; `orch status` prints the reason on its one status line.
+    assert journal.set_halt("fat finger\non  AAPL\r\n").reason == "fat finger on AAPL"
+    journal.clear_halt()
+    assert journal.set_halt(" \n ").reason == "halted"
+
+
 def test_values_keep_decimals_exact(journal):
     journal.set_value("pnl_baseline:2026-11-24", {"equity": Decimal("100000.10"), "currency": "USD"})
     journal.set_value("pnl_baseline:2026-11-24", {"equity": Decimal("100000.25"), "currency": "USD"})

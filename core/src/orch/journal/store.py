@@ -505,7 +505,8 @@ class Journal:
             row = conn.execute("SELECT value FROM kv WHERE key = ?", (_HALT_KEY,)).fetchone()
             if row is not None:
                 return _halt(row["value"])
-            state = HaltState(_text(reason) or "halted", self._now())
+            # One line: `orch status` and every error that quotes the halt print it on a single line.
+            state = HaltState(" ".join((_text(reason) or "").split()) or "halted", self._now())
             self._put(conn, _HALT_KEY, {"reason": state.reason, "since": _ts(state.since)})
             return state
 
