@@ -11,6 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from orch.models import Market
+
 kit = SimpleNamespace(**runpy.run_path(str(Path(__file__).with_name("_cli_kit.py"))))
 
 
@@ -173,10 +175,13 @@ def test_report_slippage_and_fees(env):
 def test_report_estimates_fees_from_the_guides_commissions():
     report = runpy.run_path(str(Path(__file__).parents[1] / "core/src/orch/cli/report_cmd.py"))
     ibkr = report["COMMISSIONS"]["ibkr"][1]
-    assert ibkr(Decimal(100), Decimal(10000)) == Decimal(1)       # the minimum
-    assert ibkr(Decimal(1000), Decimal(100000)) == Decimal(5)     # 0.005 per share
-    assert ibkr(Decimal(1000), Decimal(100)) == Decimal(1)        # capped at 1% of value
-    assert report["COMMISSIONS"]["binance"][1](Decimal(1), Decimal(45000)) == Decimal("45.000")
+    stocks, fx = Market.US_STOCKS, Market.FOREX
+    assert ibkr(Decimal(100), Decimal(10000), stocks) == Decimal(1)       # the minimum
+    assert ibkr(Decimal(1000), Decimal(100000), stocks) == Decimal(5)     # 0.005 per share
+    assert ibkr(Decimal(1000), Decimal(100), stocks) == Decimal(1)        # capped at 1% of value
+    assert ibkr(Decimal(20000), Decimal(21600), fx) == Decimal(2)         # forex: by value, min 2
+    assert ibkr(Decimal(5000000), Decimal(5400000), fx) == Decimal(108)   # 0.2 bps
+    assert report["COMMISSIONS"]["binance"][1](Decimal(1), Decimal(45000), Market.CRYPTO) == Decimal("45.000")
     assert report["slippage_bps"]("sell", Decimal("99"), Decimal("100")) == Decimal(100)
 
 

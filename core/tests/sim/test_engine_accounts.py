@@ -6,8 +6,10 @@ import pytest
 import trio
 
 from orch.models import OrderRequest, OrderStatus, Instrument, Market, Side
-from orch.sim import (ALL_OPEN, Engine, EngineConfig, EventKind, FlatFee, PercentFee,
+from orch.sim import (ALL_OPEN, ByAssetClass, Engine, EngineConfig, EventKind, FlatFee, PercentFee,
                       PerShareFee, RejectCode, SimClock, SimError, SpreadFee)
+from orch.sim.fees import Fee, Trade
+from orch.sim.instruments import AssetClass
 
 
 # ----------------------------------------------------------------------------------------- fees
@@ -50,6 +52,19 @@ def test_a_flat_fee_is_charged_once_per_order(engine, order):
     done = engine.get_order(placed.id)
     assert len(done.fills) == 3 and done.fees == 2
     assert [f.fee for f in done.fills] == [2, 0, 0]
+
+
+def test_a_schedule_per_asset_class(engine, order):
+    # IBKR: a per-share charge on forex would bill 20,000 EURUSD as 100 USD; its forex rate is 0.2 bps.
+    engine.account().fee_model = ByAssetClass(PerShareFee(), {
+        AssetClass.FOREX: PercentFee(Decimal("0.00002"), minimum=Decimal(2), in_received_asset=False)})
+    stock = order(engine, qty=500)
+    assert (stock.fees, stock.fee_currency) == (Decimal("2.5"), "USD")
+    engine.market.set_price("EURUSD", "1.08")
+    small = engine.place_order(symbol="EURUSD", side="buy", qty=20_000)
+    assert (small.fees, small.fee_currency) == (Decimal(2), "USD")          # 0.43 -> the minimum
+    big = Trade(engine.market.info("EURUSD"), Side.BUY, Decimal(5_000_000), Decimal("1.08"), Decimal(5_400_000))
+    assert engine.account().fee_model.fee(big) == Fee(Decimal("108"), "USD")
 
 
 def test_spread_only_brokers_fill_worse_than_the_quote(engine, order):

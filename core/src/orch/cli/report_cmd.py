@@ -19,25 +19,35 @@ import click
 
 from orch.cli.app import app
 from orch.cli.render import num
+from orch.models import Market
 from orch.cli.runner import json_option, parse_since, run_with_orchestrator
 
 BPS = Decimal(10000)
 _CENTS = Decimal("0.01")
 
 
-def _ibkr_fee(qty: Decimal, value: Decimal) -> Decimal:
+def _ibkr_fee(qty: Decimal, value: Decimal, market: Market) -> Decimal:
+    if market is Market.FOREX:
+        # Fixed forex pricing is by value, not by unit: 0.2 bps, at least 2 (USD 0.005 "per share" on
+        # 20,000 EUR would read as 100).
+        return max(value * Decimal("0.00002"), Decimal(2))
     # Fixed pricing: 0.005 per share, at least 1, at most 1% of the trade value.
     return min(max(qty * Decimal("0.005"), Decimal(1)), value * Decimal("0.01"))
 
 
-# The broker guide's commission column: (description, estimate(qty, value) -> fee in the trade currency).
-COMMISSIONS: dict[str, tuple[str, Callable[[Decimal, Decimal], Decimal] | None]] = {
-    "alpaca": ("commission-free", lambda qty, value: Decimal(0)),
-    "binance": ("0.1% of the trade value", lambda qty, value: value * Decimal("0.001")),
-    "ibkr": ("0.005 per share, min 1, max 1% of value", _ibkr_fee),
-    "trading212": ("commission-free", lambda qty, value: Decimal(0)),
-    "xtb": ("no commission (paid in the spread)", lambda qty, value: Decimal(0)),
-    "trade_republic": ("no commission per the guide", lambda qty, value: Decimal(0)),
+def _free(qty: Decimal, value: Decimal, market: Market) -> Decimal:
+    return Decimal(0)
+
+
+# The broker guide's commission column: (description, estimate(qty, value, market) -> fee in the trade
+# currency).
+COMMISSIONS: dict[str, tuple[str, Callable[[Decimal, Decimal, Market], Decimal] | None]] = {
+    "alpaca": ("commission-free", _free),
+    "binance": ("0.1% of the trade value", lambda qty, value, market: value * Decimal("0.001")),
+    "ibkr": ("0.005 per share, min 1, max 1% of value; forex 0.2 bps of value, min 2", _ibkr_fee),
+    "trading212": ("commission-free", _free),
+    "xtb": ("no commission (paid in the spread)", _free),
+    "trade_republic": ("no commission per the guide", _free),
     "degiro": ("varies by exchange (not estimated)", None),
 }
 
@@ -91,7 +101,8 @@ def broker_report(name: str, entries: list[Any], fills: list[Any]) -> dict[str, 
                 key = f.fee_currency or currency
                 fees[key] = fees.get(key, Decimal(0)) + f.fee
         elif estimate is not None:
-            estimated[currency] = estimated.get(currency, Decimal(0)) + estimate(entry.filled_qty, filled_value)
+            fee = estimate(entry.filled_qty, filled_value, entry.request.instrument.market)
+            estimated[currency] = estimated.get(currency, Decimal(0)) + fee
         else:
             not_estimated += 1
 

@@ -24,7 +24,7 @@ from orch.sim.asgi import DropConnection, FaultMiddleware
 from orch.sim.clock import ALL_CLOSED, ALL_OPEN, US_PREMARKET, SimClock
 from orch.sim.engine import Engine, EngineConfig
 from orch.sim.faults import FaultPlan, Faults, RequestFault, StreamState
-from orch.sim.fees import Fee, FlatFee, PercentFee, PerShareFee, SpreadFee, ZeroFee
+from orch.sim.fees import ByAssetClass, Fee, FlatFee, PercentFee, PerShareFee, SpreadFee, ZeroFee
 from orch.sim.instruments import UNKNOWN_SYMBOL, AssetClass, SymbolInfo, UnknownSymbol, by_isin, classify
 from orch.sim.market import Bar, MarketModel, SimQuote
 from orch.sim.orders import EventKind, OrderEvent, OrderPreview, RejectCode, SimError, SimFill, SimOrder
@@ -35,8 +35,8 @@ from orch.sim.spec import SimulatorSpec, engine_factory
 
 __all__ = [
     "ALL_CLOSED", "ALL_OPEN", "US_PREMARKET", "SESSIONS", "UNKNOWN_SYMBOL",
-    "AccountState", "AssetClass", "BalanceState", "Bar", "DropConnection", "Engine", "EngineConfig",
-    "EventKind", "FaultMiddleware", "FaultPlan", "Faults", "Fee", "FlatFee", "MarketModel", "OrderEvent",
+    "AccountState", "AssetClass", "BalanceState", "Bar", "ByAssetClass", "DropConnection", "Engine",
+    "EngineConfig", "EventKind", "FaultMiddleware", "FaultPlan", "Faults", "Fee", "FlatFee", "MarketModel", "OrderEvent",
     "OrderPreview",
     "PercentFee", "PerShareFee", "PositionState", "RejectCode", "RequestFault", "RunningSim", "Session",
     "SimAccount", "SimClock", "SimError", "SimFill", "SimOrder", "SimQuote", "SimulatorSpec", "SpreadFee",

@@ -12,6 +12,9 @@ Ready-made models::
     PercentFee(Decimal("0.001"), in_received_asset=False)   # 0.1% charged in the quote currency
     FlatFee(Decimal("2"), currency="EUR")       # DEGIRO-style fixed charge per order fill
     SpreadFee(Decimal("15"))                    # no commission, fills 15 bps worse than the quote (XTB)
+    ByAssetClass(PerShareFee(), {AssetClass.FOREX: PercentFee(Decimal("0.00002"), minimum=Decimal(2),
+                                                              in_received_asset=False)})
+                                                # IBKR: per share for stocks, 0.2 bps (min 2) for forex
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from orch.models import Side, to_decimal
 from orch.sim.instruments import AssetClass, SymbolInfo
 from orch.sim.numbers import tidy
 
-__all__ = ["Fee", "FeeModel", "FlatFee", "PercentFee", "PerShareFee", "SpreadFee", "Trade", "ZeroFee"]
+__all__ = ["ByAssetClass", "Fee", "FeeModel", "FlatFee", "PercentFee", "PerShareFee", "SpreadFee", "Trade",
+           "ZeroFee"]
 
 _FEE_PLACES = Decimal("1e-8")
 
@@ -125,3 +129,19 @@ class SpreadFee:
 
     def fee(self, trade: Trade) -> Fee | None:
         return None
+
+
+@frozen
+class ByAssetClass:
+    """A broker whose schedule differs per asset class: ``overrides`` picks the model for a class, the
+    ``default`` covers the rest. The price markup is the default's (one engine, one markup)."""
+
+    default: FeeModel
+    overrides: dict[AssetClass, FeeModel] = field(factory=dict)
+
+    @property
+    def markup_bps(self) -> Decimal:
+        return self.default.markup_bps
+
+    def fee(self, trade: Trade) -> Fee | None:
+        return self.overrides.get(trade.info.asset_class, self.default).fee(trade)
