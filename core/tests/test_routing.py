@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from orch.config_model import BrokerRouting, BrokerSelection, OrchConfig
 from orch.errors import BrokerUnavailable, UsageError
 from orch.models import Market, from_data
-from orch.routing import (Router, broker_markets_from, classify, normalize_symbol, parse_market,
-                          serves_markets)
+from orch.routing import (Router, broker_markets_from, classify, normalize_symbol, pair_quote_currency,
+                          parse_market, serves_markets)
 from orch.settings import BrokerSettings
 
 M = Market
@@ -393,3 +393,18 @@ def test_from_config_uses_enabled_brokers_and_plugin_markets_when_config_has_non
     assert router.route("EURUSD").broker == "ibkr"
     with pytest.raises(UsageError, match="no enabled broker serves CFD"):
         router.route("DE40")
+
+
+@pytest.mark.parametrize("symbol, currency", [
+    ("BTCUSDT", "USDT"), ("btc/usd", "USD"), ("ETHBTC", "BTC"), ("EURGBP", "GBP"), ("EUR/JPY", "JPY"),
+    ("BTCFDUSD", "FDUSD"), ("AAPL", None), ("SAP.DE", None), ("ESZ5", None)])
+def test_a_pair_is_priced_in_its_quote_currency(symbol, currency):
+    assert pair_quote_currency(symbol) == currency
+
+
+def test_the_orchestrator_labels_pair_amounts_in_their_quote_currency():
+    # A BTCUSDT fill is worth USDT, not dollars: the journal and `orch report` read this currency.
+    from orch.orchestrator import Orchestrator
+    assert Orchestrator.instrument("btcusdt").currency == "USDT"
+    assert Orchestrator.instrument("EURGBP").currency == "GBP"
+    assert Orchestrator.instrument("AAPL").currency == "USD"

@@ -19,7 +19,7 @@ from typing import Any
 import trio
 
 from orch.errors import OrchError
-from orch.models import Instrument, Market, OrderRequest, OrderType, Side, TimeInForce
+from orch.models import Market, OrderRequest, OrderType, Side, TimeInForce
 
 Say = Callable[[str], None]
 
@@ -99,7 +99,7 @@ async def _orders(orch: Any, say: Say) -> int:
         say(f"   {symbol} is {decision.market.value} → {decision.broker} ({decision.rule})")
         # Crypto venues have no trading day: good-till-cancelled is their usual time in force.
         tif = TimeInForce.GTC if decision.market is Market.CRYPTO else TimeInForce.DAY
-        request = OrderRequest(instrument=Instrument(symbol, decision.market), side=side, qty=qty,
+        request = OrderRequest(instrument=orch.instrument(symbol, decision.market), side=side, qty=qty,
                                type=OrderType.MARKET, time_in_force=tif)
         try:
             result = await orch.place(request)

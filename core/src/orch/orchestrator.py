@@ -37,13 +37,13 @@ from orch.errors import (BrokerError, BrokerUnavailable, ConfigError, InvalidOrd
                          NotSupported, OrchError, OrderNotFound, OrderRejected, ProtocolError,
                          RateLimited, RiskRejected)
 from orch.journal import Journal, JournalEntry, journal_path
-from orch.models import (Account, Instrument, Order, OrderFilter, OrderRef, OrderRequest, Position,
+from orch.models import (Account, Instrument, Market, Order, OrderFilter, OrderRef, OrderRequest, Position,
                          Quote, Side, utcnow)
 from orch.plugins import load_gated, plugin_entry
 from orch.resilience import RateLimiter, SqliteBudgetStore, budget_key
 from orch.resilience.breaker import CircuitOpen
 from orch.risk import OrderRateWindow, RiskEngine, RiskHalt
-from orch.routing import RouteDecision, Router, classify
+from orch.routing import RouteDecision, Router, classify, pair_quote_currency
 from orch.secret import Secret, mask
 
 log = logging.getLogger("orch.orchestrator")
@@ -494,7 +494,9 @@ class Orchestrator:
 
     @staticmethod
     def instrument(symbol: str, market: Any = None) -> Instrument:
-        return Instrument(symbol.strip().upper(), classify(symbol, market))
+        found = classify(symbol, market)
+        currency = pair_quote_currency(symbol) if found in (Market.CRYPTO, Market.FOREX) else None
+        return Instrument(symbol.strip().upper(), found, currency or "USD")
 
     async def accounts(self, brokers: list[str] | None = None) -> dict[str, Account | OrchError]:
         return await self._each(brokers, lambda c: c.account())

@@ -58,7 +58,7 @@ from orch.errors import BrokerUnavailable, UsageError
 from orch.models import Market
 
 __all__ = ["Candidate", "RouteDecision", "Router", "broker_markets_from", "classify", "normalize_symbol",
-           "parse_market", "serves_markets"]
+           "pair_quote_currency", "parse_market", "serves_markets"]
 
 # ---------------------------------------------------------------------------------------------- classify
 
@@ -194,11 +194,18 @@ def _suffix(s: str) -> tuple[Market, str] | None:
 
 
 def _pair(s: str) -> tuple[Market, str] | None:
+    found = _pair_legs(s)
+    return None if found is None else found[0]
+
+
+def _pair_legs(s: str) -> tuple[tuple[Market, str], str] | None:
+    """(market, reason) and the quote leg of a currency or crypto pair, or None."""
     m = _PAIR.fullmatch(s)
     if m:
-        return _legs(m[1], m[2])
+        found = _legs(m[1], m[2])
+        return None if found is None else (found, m[2])
     if len(s) == 6 and s[:3] in FIAT and s[3:] in FIAT:
-        return Market.FOREX, f"currency pair {s[:3]}/{s[3:]}"
+        return (Market.FOREX, f"currency pair {s[:3]}/{s[3:]}"), s[3:]
     if not _LEG.fullmatch(s):
         return None
     for quote in QUOTE_SUFFIXES:
@@ -210,8 +217,16 @@ def _pair(s: str) -> tuple[Market, str] | None:
             continue
         found = _legs(base, quote)
         if found is not None:
-            return found
+            return found, quote
     return None
+
+
+def pair_quote_currency(symbol: str) -> str | None:
+    """The currency a forex or crypto pair is priced in (``BTCUSDT`` → ``USDT``, ``EUR/GBP`` → ``GBP``),
+    None when ``symbol`` is not a pair. Amounts of a BTCUSDT trade are USDT, not dollars: the journal and
+    ``orch report`` label them with this."""
+    found = _pair_legs(normalize_symbol(symbol))
+    return None if found is None else found[1]
 
 
 def _legs(base: str, quote: str) -> tuple[Market, str] | None:
