@@ -269,8 +269,10 @@ class Trading212Connection:
                     return
             request = protocol.next_page(page.next_path)
         if request is not None:
-            raise BrokerUnavailable(f"order history longer than {MAX_HISTORY_PAGES} pages; cannot tell",
-                                    broker=self.broker)
+            # Not BrokerUnavailable: the broker answered every page, it is our search that stops. Counted
+            # as a failure it opened the circuit and every later lookup and order was refused.
+            raise BrokerError(f"order history longer than {MAX_HISTORY_PAGES} pages; cannot tell",
+                              broker=self.broker, hint="the order stays as last known; look it up by hand")
 
     async def _in_history(self, order_id: str, ticker: str | None) -> Order | None:
         async for order, _ in self._history(ticker):
