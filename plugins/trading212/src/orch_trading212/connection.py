@@ -96,6 +96,12 @@ class Trading212Connection:
         self._currency = "EUR"
         self._intents: dict[str, Intent] = {}
         self._ids: dict[str, str] = {}  # client order id -> Trading 212 order id
+        # The history holds finished orders only, and a finished order never changes: every one a lookup
+        # has read is kept, with the pages below which nothing has been read yet (per ticker filter), so a
+        # lookup deeper than one call's page budget goes on from there instead of failing every time.
+        self._finished: dict[str, Order] = {}
+        self._walked: dict[str | None, set[str]] = {}
+        self._unread: dict[str | None, list[protocol.HttpRequest]] = {}
         self._started: set[str] = set()  # client order ids place_order was called with in this process
         self._sending: dict[str, Intent] = {}  # client order id -> intent, while its order request is out
         self._account_id = ""
@@ -275,10 +281,40 @@ class Trading212Connection:
                               broker=self.broker, hint="the order stays as last known; look it up by hand")
 
     async def _in_history(self, order_id: str, ticker: str | None) -> Order | None:
-        async for order, _ in self._history(ticker):
-            if order.broker_order_id == order_id:
-                return order
-        return None
+        if order_id in self._finished:
+            return self._finished[order_id]
+        walked = self._walked.setdefault(ticker, set())
+        # Newest first from the top down to what earlier lookups read, then on from each page where one
+        # stopped; at most MAX_HISTORY_PAGES pages a call (the history endpoint allows 6 a minute).
+        queue = [protocol.history_orders(ticker=ticker, limit=self.history_page), *self._unread.pop(ticker, [])]
+        unread: list[protocol.HttpRequest] = []
+        budget, found = MAX_HISTORY_PAGES, None
+        while queue:
+            request: protocol.HttpRequest | None = queue.pop(0)
+            while request is not None:
+                if budget == 0 or found is not None:
+                    unread.append(request)
+                    break
+                budget -= 1
+                page = protocol.parse_history_orders(await self.http.call(request), self._catalog,
+                                                     broker=self.broker)
+                request = protocol.next_page(page.next_path)
+                for order, _ in page.items:
+                    if order.broker_order_id in walked:
+                        request = None  # everything older was read before
+                        break
+                    if order.broker_order_id:
+                        self._finished[order.broker_order_id] = order
+                        walked.add(order.broker_order_id)
+                    if order.broker_order_id == order_id:
+                        found = order
+        if unread:
+            self._unread[ticker] = unread
+        if found is not None or not unread:
+            return found
+        raise BrokerError(f"order {order_id} is not in the {len(walked)} history orders read so far; the older "
+                          "pages are read by the next lookups", broker=self.broker,
+                          hint="the order stays as last known until then")
 
     async def get_order(self, ref: OrderRef) -> Order | None:
         order_id = self._known_id(ref)
