@@ -420,28 +420,53 @@ class Orchestrator:
 
     async def reconcile(self, broker: str | None = None) -> list[JournalEntry]:
         """Ask the broker about every journaled order left pending, in flight or open, and record what it
-        says. PENDING_SUBMIT rows (a process died between journal write and send) are looked up too."""
-        results = []
+        says. PENDING_SUBMIT rows (a process died between journal write and send) are looked up too.
+
+        Lookups that fail are asked once more at the end of the pass when the broker answered others in
+        between: a lookup can fail on what later ones settle (Trading 212 reads its order history a few
+        pages per lookup and goes on from there), and the rows would otherwise wait for the next start."""
+        results: list[JournalEntry] = []
+        failed: list[JournalEntry] = []
+        answered_after_failure = False
         for entry in self.journal.unresolved(broker):
-            client = self._clients.get(entry.broker)
-            if client is None:
+            outcome = await self._reconcile_one(entry)
+            if outcome is None:
                 continue
-            ref = OrderRef(broker_order_id=entry.broker_order_id, client_order_id=entry.client_order_id,
-                           instrument=entry.request.instrument)
-            try:
-                found = await client.get_order(ref)
-            except OrderNotFound:
-                found = None
-            except OrchError as exc:
-                log.warning("reconcile %s: %s", entry.client_order_id, mask(str(exc)))
+            if outcome is False:
+                failed.append(entry)
                 continue
-            with trio.CancelScope(shield=True):
-                if found is not None:
-                    results.append(self.journal.record_order(entry.client_order_id, found, "reconcile"))
-                elif entry.broker_order_id is None:
-                    results.append(self.journal.mark_not_found(
-                        entry.client_order_id, "not at the broker after restart", source="reconcile"))
+            answered_after_failure = answered_after_failure or bool(failed)
+            if outcome is not True:
+                results.append(outcome)
+        if failed and answered_after_failure:
+            for entry in failed:
+                outcome = await self._reconcile_one(entry)
+                if isinstance(outcome, JournalEntry):
+                    results.append(outcome)
         return results
+
+    async def _reconcile_one(self, entry: JournalEntry) -> JournalEntry | bool | None:
+        """The updated row; True when the broker answered and nothing changed; False when the lookup
+        failed; None when the broker is not connected."""
+        client = self._clients.get(entry.broker)
+        if client is None:
+            return None
+        ref = OrderRef(broker_order_id=entry.broker_order_id, client_order_id=entry.client_order_id,
+                       instrument=entry.request.instrument)
+        try:
+            found = await client.get_order(ref)
+        except OrderNotFound:
+            found = None
+        except OrchError as exc:
+            log.warning("reconcile %s: %s", entry.client_order_id, mask(str(exc)))
+            return False
+        with trio.CancelScope(shield=True):
+            if found is not None:
+                return self.journal.record_order(entry.client_order_id, found, "reconcile")
+            if entry.broker_order_id is None:
+                return self.journal.mark_not_found(entry.client_order_id, "not at the broker after restart",
+                                                   source="reconcile")
+        return True
 
     async def cancel(self, order_id: str) -> Order | None:
         entry = self.journal.get(order_id)
