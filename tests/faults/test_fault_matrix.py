@@ -116,7 +116,9 @@ async def check_healthy(rig: Any) -> None:
 async def settle(rig: Any) -> None:
     """Let a request the simulator still holds (latency, hang) finish, then reconcile as a restart does."""
     rig.faults.reset()
-    await trio.sleep(TIMEOUT * 3)
+    # Long enough for a link the latency made look hung to be probed, cut and reconnected (IBKR: probe
+    # after 30 s of silence, cut 10 s later): a reconcile in the middle of that fails and proves nothing.
+    await trio.sleep(TIMEOUT * 6)
     await rig.orch.reconcile(rig.name)
 
 
