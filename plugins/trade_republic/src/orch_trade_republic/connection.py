@@ -19,13 +19,14 @@ from orch.context import ConnectContext
 from orch.errors import (AuthError, BrokerUnavailable, ConfigError, LiveTradingRefused, OrderNotFound,
                          ProtocolError, UnknownInstrument)
 from orch.models import Account, Balance, Instrument, Order, OrderFilter, OrderRef, OrderRequest, Position, Quote
+from orch.streaming import BackgroundStream
 
 from orch_trade_republic import auth, protocol, rules
 from orch_trade_republic.frames import Answer
 from orch_trade_republic.session import Prompter, SessionManager, default_prompter
 from orch_trade_republic.settings import EXCHANGES, TradeRepublicSettings
-from orch_trade_republic.transport import (BackgroundStream, Connector, HttpSession, RequestSocket, StreamPolicy,
-                                           open_websocket, run_stream)
+from orch_trade_republic.transport import (Connector, HttpSession, RequestSocket, StreamPolicy, open_websocket,
+                                           run_stream)
 
 MAX_CANDIDATES = 5
 
@@ -219,7 +220,7 @@ class TradeRepublicConnection:
                              locale=self.settings.locale, connect=self._ws_connect, policy=self.stream_policy,
                              broker=self.broker, logger=self.logger, on_auth_error=self._reauthenticate)
 
-        return BackgroundStream(self._nursery, runner, name=f"{self.broker} quotes")
+        return BackgroundStream(self._nursery, [runner], lossy=True, name=f"{self.broker} quotes")
 
     # ----------------------------------------------------------------------------- account
 
