@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 import trio
-from attrs import frozen
 
 from orch import streaming
 from orch.errors import AuthError, BrokerError, BrokerUnavailable, OrchError, RateLimited
+from orch.streaming import StreamPolicy  # an echo probes Trade Republic's socket as a ping does others'
 
 from orch_trade_republic import auth, frames, protocol
 from orch_trade_republic.frames import BROKER, Answer, Complete, Connected, Desynced, Echo, Failed, WsSession
@@ -287,27 +287,6 @@ class RequestSocket:
 
 
 # ------------------------------------------------------------------------------------- streams
-
-
-@frozen
-class StreamPolicy:
-    """``silence``: seconds without a frame before an echo probes the connection; ``probe``: seconds the
-    echo may take; ``quiet_periods``: silent periods an answered echo excuses before the connection is
-    replaced anyway (an echo proves the socket, not the feed). Backoff doubles from ``backoff_initial`` up
-    to ``backoff_max`` with jitter and resets once a connection has streamed for ``stable`` seconds (a
-    server that drops each connection right after the handshake must not get a reconnect a second)."""
-
-    silence: float = 30.0
-    probe: float = 10.0
-    quiet_periods: int = 1
-    handshake: float = 15.0
-    backoff_initial: float = 0.5
-    backoff_max: float = 30.0
-    stable: float = 30.0
-
-    def delay(self, attempt: int, rng: Callable[[], float]) -> float:
-        ceiling = min(self.backoff_max, self.backoff_initial * (2 ** attempt))
-        return ceiling / 2 + rng() * ceiling / 2
 
 
 class _Silent(Exception):
