@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from orch.errors import ProtocolError
 from orch.models import Instrument, Market
 from orch.secret import Secret
-from orch.testing.fuzz import fuzz_settings, garbled, json_values, mutated, only_orch_errors
+from orch.testing.fuzz import fuzz_parser, fuzz_settings, garbled, json_values, mutated, only_orch_errors
 from orch.testing.vectors import load_vectors
 from orch_alpaca import protocol, streams, symbols
 from orch_alpaca.protocol import Credentials, HttpResponse
@@ -97,13 +97,7 @@ def test_parsers_raise_only_orch_errors(name):
             candidates += seed[:2]
         if isinstance(seed, dict) and name.startswith("quote_from_record"):
             candidates += [r for v in seed.values() if isinstance(v, dict) for r in v.values()]
-
-    @fuzz_settings(40)
-    @given(st.one_of(*(mutated(c) for c in candidates), json_values()))
-    def run(data):
-        only_orch_errors(parser, data)
-
-    run()
+    fuzz_parser(parser, candidates)
 
 
 def _market_frames() -> list[list[dict[str, Any]]]:

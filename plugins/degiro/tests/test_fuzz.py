@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from orch.errors import ProtocolError
 from orch.models import Instrument, Market
-from orch.testing.fuzz import fuzz_settings, garbled, json_values, mutated, only_orch_errors
+from orch.testing.fuzz import fuzz_parser, fuzz_settings, garbled, mutated, only_orch_errors
 from orch.testing.vectors import load_vectors
 from orch_degiro import protocol
 from orch_degiro.protocol import HttpResponse, ServiceUrls
@@ -105,14 +105,7 @@ PARSERS = {
 @pytest.mark.parametrize("name", sorted(PARSERS))
 def test_parsers_raise_only_orch_errors(name):
     parser, candidates = PARSERS[name]
-    assert candidates, f"no recorded payload for {name}"
-
-    @fuzz_settings(40)
-    @given(st.one_of(*(mutated(c) for c in candidates), json_values()))
-    def run(data):
-        only_orch_errors(parser, data)
-
-    run()
+    fuzz_parser(parser, candidates)
 
 
 @fuzz_settings(100)

@@ -188,3 +188,18 @@ def only_orch_errors(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
         assert text.strip(), f"{type(exc).__name__} without a message"
         assert "\n" not in text, f"{type(exc).__name__} message spans lines: {text!r}"
         return exc
+
+
+def fuzz_parser(parser: Callable[[Any], Any], seeds: list[Any], max_examples: int = 40) -> None:
+    """Feed ``parser`` recorded payloads damaged by :func:`mutated`, and arbitrary JSON values: it may
+    only raise orch errors with one-line messages."""
+    from hypothesis import given
+
+    assert seeds, f"no recorded payload to mutate for {getattr(parser, '__name__', parser)}"
+
+    @fuzz_settings(max_examples)
+    @given(st.one_of(*(mutated(seed) for seed in seeds), json_values()))
+    def run(data: Any) -> None:
+        only_orch_errors(parser, data)
+
+    run()
